@@ -1,0 +1,5 @@
+//! `usher`: the admin command line.
+
+fn main() {
+    println!("usher: not implemented yet");
+}
