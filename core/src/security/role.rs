@@ -128,7 +128,7 @@ pub fn is_valid_topic_path(path: &str) -> bool {
 /// Resolved role definitions: the predefined roles, possibly overridden, and
 /// those of the store. Cheap to query; build it with [`RoleModel::new`] or
 /// [`RoleModel::with_predefined`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleModel {
     defs: BTreeMap<String, RoleDef>,
     /// Per role: its own permissions united with those of every role it

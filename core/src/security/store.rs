@@ -303,22 +303,28 @@ fn toml_error(text: &str, err: &toml::de::Error) -> StoreError {
     StoreError::Toml { line, column, message: redact_quoted(err.message().trim()) }
 }
 
-/// Replaces every `"…"` span of serde's messages (`invalid type: string
-/// "x"`) so a value never reaches a log. Field names are in backticks and stay.
+/// Replaces the inside of every `"…"` span of serde's messages (`invalid
+/// type: string "x"`) so a value never reaches a log. Field names and
+/// expected tokens are in backticks and stay.
 fn redact_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut parts = message.split('"');
-    if let Some(first) = parts.next() {
-        out.push_str(first);
-    }
-    let mut inside = true;
-    for part in parts {
-        if inside {
-            out.push_str("\"…\"");
-        } else {
-            out.push_str(part);
+    let (mut in_ticks, mut in_quotes) = (false, false);
+    for c in message.chars() {
+        match c {
+            '`' if !in_quotes => {
+                in_ticks = !in_ticks;
+                out.push(c);
+            }
+            '"' if !in_ticks => {
+                out.push_str(if in_quotes { "…\"" } else { "\"" });
+                in_quotes = !in_quotes;
+            }
+            _ if in_quotes => {}
+            _ => out.push(c),
         }
-        inside = !inside;
+    }
+    if in_quotes {
+        out.push('…');
     }
     out
 }
@@ -327,7 +333,7 @@ fn redact_quoted(message: &str) -> String {
 // error, never silently ignored.
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a security store")]
 struct RawStore {
     anonymous: Option<RawAnonymous>,
     #[serde(default)]
@@ -337,7 +343,7 @@ struct RawStore {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an [anonymous] table (deny, roles)")]
 struct RawAnonymous {
     #[serde(default)]
     deny: bool,
@@ -345,7 +351,7 @@ struct RawAnonymous {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a principal table (password_hash, roles)")]
 struct RawPrincipal {
     password_hash: Option<String>,
     #[serde(default)]
@@ -355,7 +361,7 @@ struct RawPrincipal {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a role table (global, default_path, includes, paths)")]
 struct RawRole {
     #[serde(default)]
     global: Vec<String>,

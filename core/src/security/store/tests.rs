@@ -233,5 +233,9 @@ fn redaction_helper() {
         "invalid type: string \"…\", expected a table"
     );
     assert_eq!(redact_quoted("unknown field `a`"), "unknown field `a`");
-    assert_eq!(redact_quoted(r#"a "b" c "d"#), "a \"…\" c \"…\"");
+    assert_eq!(redact_quoted(r#"a "b" c "d"#), "a \"…\" c \"…");
+    assert_eq!(
+        redact_quoted(r#"invalid basic string, expected `"`"#),
+        r#"invalid basic string, expected `"`"#
+    );
 }
