@@ -551,4 +551,67 @@ mod tests {
             }
         }
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Paths that nest in every way: siblings, parents, string prefixes
+        /// that are not path prefixes ("a/bc" vs "a/b").
+        const UNIVERSE: [&str; 10] =
+            ["a", "a/b", "a/b/c", "a/bc", "a/b/c/d", "b", "b/a", "ab", "c", "zz/top"];
+
+        fn table() -> impl Strategy<Value = (u8, Vec<(usize, u8)>)> {
+            (0u8..16, proptest::collection::vec((0usize..8, 0u8..16), 0..6))
+        }
+
+        fn build(
+            (default, entries): &(u8, Vec<(usize, u8)>),
+        ) -> (Permissions, Vec<(&'static str, PathPermissions)>) {
+            let entries: Vec<_> = entries
+                .iter()
+                .map(|(i, s)| (UNIVERSE[*i], PathPermissions::from_bits_truncate(*s)))
+                .collect();
+            let d = PathPermissions::from_bits_truncate(*default);
+            (paths(d, &entries), entries)
+        }
+
+        /// Nearest-ancestor resolution straight from the raw entries (last
+        /// entry wins for a repeated path, as in a map built from them).
+        fn naive(default: u8, entries: &[(&str, PathPermissions)], path: &str) -> PathPermissions {
+            let mut best: Option<(usize, PathPermissions)> = None;
+            for (p, s) in entries {
+                let is_ancestor =
+                    path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'));
+                if is_ancestor && best.is_none_or(|(len, _)| p.len() >= len) {
+                    best = Some((p.len(), *s));
+                }
+            }
+            best.map_or(PathPermissions::from_bits_truncate(default), |(_, s)| s)
+        }
+
+        proptest! {
+            #[test]
+            fn canonical_resolution_matches_naive(t in table()) {
+                let (p, entries) = build(&t);
+                for path in UNIVERSE.iter().chain(&["", "a/b/c/d/e", "q"]) {
+                    prop_assert_eq!(p.at(path), naive(t.0, &entries, path), "{}", path);
+                }
+            }
+
+            #[test]
+            fn union_and_holds_are_pointwise(x in table(), y in table()) {
+                let ((a, _), (b, _)) = (build(&x), build(&y));
+                let u = a.union(&b);
+                let mut every = UNIVERSE.to_vec();
+                every.extend(["", "a/b/c/d/e", "q"]);
+                for path in &every {
+                    prop_assert_eq!(u.at(path), a.at(path) | b.at(path));
+                }
+                let pointwise = every.iter().all(|p| a.at(p).contains(b.at(p)));
+                prop_assert_eq!(a.holds(&b), pointwise);
+                prop_assert!(u.holds(&a) && u.holds(&b));
+            }
+        }
+    }
 }
