@@ -24,4 +24,4 @@ pub use permission::{
     GlobalPermission, GlobalPermissions, PathPermission, PathPermissions, Permissions, UnknownPermission,
 };
 pub use role::{RoleDef, RoleError, RoleModel, is_valid_topic_path};
-pub use store::{AnonymousPolicy, PrincipalEntry, SecurityStore, StoreError};
+pub use store::{AnonymousPolicy, PrincipalEntry, Referrer, SecurityStore, StoreError};

@@ -239,3 +239,50 @@ fn redaction_helper() {
         r#"invalid basic string, expected `"`"#
     );
 }
+
+/// The messages quoted in docs/SECURITY.md, "Errors".
+#[test]
+fn documented_messages() {
+    let cases = [
+        (
+            "[roles.A]\nglobal = []\nglobal_permissions = [\"VIEW_SESSION\"]",
+            "security store, line 3, column 1: unknown field `global_permissions`, \
+             expected one of `global`, `default_path`, `includes`, `paths`",
+        ),
+        (
+            "[roles.A]\nglobal = [\"READ_TOPIC\"]",
+            "role A, global: unknown permission \"READ_TOPIC\" (it is a path permission)",
+        ),
+        ("[roles.\"NOT VALID\"]", "invalid role name \"NOT VALID\": must match [A-Za-z0-9_.-]{1,64}"),
+        ("[roles.A]\nincludes = [\"GHOST\"]", "role A includes GHOST, which is not defined"),
+        (
+            "[principals.alice]\npassword_hash = \"HASH\"\nroles = [\"GHOST\"]",
+            "principal \"alice\" refers to role GHOST, which is not defined",
+        ),
+        (
+            "[roles.A]\nincludes = [\"B\"]\n[roles.B]\nincludes = [\"C\"]\n[roles.C]\nincludes = [\"A\"]",
+            "roles include each other in a cycle: A -> B -> C -> A",
+        ),
+        (
+            "[roles.A.paths]\n\"a//b\" = []",
+            "role A assigns permissions at \"a//b\", which is not a topic path (a/b/c)",
+        ),
+        (
+            "[principals.carol]\npassword_hash = \"$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Z0q3C5q7p6V8l3r7d1x8mN7o0kq1o2o3o4o5o6o7o8o\"",
+            "principal \"carol\": bad password_hash: the algorithm must be argon2id",
+        ),
+        (
+            "[principals.dave]\npassword = \"x\"",
+            "principal \"dave\": plain-text `password` is not accepted; \
+             put an argon2id hash from `usher hash-password` in `password_hash`",
+        ),
+        (
+            "[principals.\"\"]\npassword_hash = \"HASH\"",
+            "invalid principal name \"\": 1 to 256 bytes, no control characters",
+        ),
+        ("[anonymous]\ndeny = true\nroles = []", "[anonymous] sets both deny = true and roles; choose one"),
+    ];
+    for (text, message) in cases {
+        assert_eq!(refused(text).to_string(), message);
+    }
+}
