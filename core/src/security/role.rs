@@ -6,7 +6,7 @@
 //! role it includes, directly or not) is computed at build time, so the
 //! server's per-request checks are lookups and bit operations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::permission::{GlobalPermission, GlobalPermissions, PathPermissions, Permissions};
 use crate::props::is_valid_role_name;
@@ -174,7 +174,7 @@ impl RoleModel {
     pub fn with_predefined(defs: impl IntoIterator<Item = RoleDef>) -> Result<Self, RoleError> {
         let mut map: BTreeMap<String, RoleDef> =
             predefined_defs().into_iter().map(|d| (d.name.clone(), d)).collect();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for def in defs {
             if !is_valid_role_name(&def.name) {
                 return Err(RoleError::BadName(def.name));
