@@ -9,6 +9,8 @@ cd "$(dirname "$0")/../bindings-node"
 root=$(cd .. && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 
+# The real-server helper runs the workspace's binary: make sure it is current.
+(cd .. && cargo build -q -p usher-server)
 echo "node-test: napi build (debug)"
 npx --no-install napi build --platform --js index.js --dts index.d.ts
 if ! git diff --quiet -- index.js index.d.ts; then

@@ -10,6 +10,8 @@ target=${CARGO_TARGET_DIR:-$root/target}
 wheels=$target/python-wheels
 venv=$target/python-test-venv
 
+# The real-server fixture runs the workspace's binary: make sure it is current.
+cargo build -q -p usher-server
 rm -rf "$wheels"
 echo "python-test: maturin build (debug)"
 .venv/bin/maturin build --quiet -m bindings-python/Cargo.toml -i "$(command -v python3)" --out "$wheels"
