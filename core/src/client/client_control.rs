@@ -20,6 +20,7 @@ use crate::client::listener::{
 use crate::client::{ControlOptions, EventStream, Session, SessionEventParams};
 use crate::error::{Error, ErrorDetails, ErrorKind, Result};
 use crate::id::{SessionId, Target};
+use crate::props::is_valid_role_name;
 use crate::protocol::{FetchRequest, FilterResult, Reply, Request, SessionPage, Throttler};
 
 /// An empty role list, for [`ClientControl::change_roles`] calls that only
@@ -54,12 +55,6 @@ fn plain(result: FilterResult, check_rejected: bool) -> Result<u64> {
             .with_details(ErrorDetails::Result(Box::new(result))));
     }
     Ok(result.total)
-}
-
-/// The one role-name rule of SPEC §2.3: `[A-Za-z0-9_.-]{1,64}`.
-pub fn is_valid_role_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// The local check of changeRoles: not both empty, no role in both, valid names.

@@ -300,7 +300,7 @@ impl Inner {
         }
         // FIFO: a new request may overtake nothing already waiting.
         if state.in_flight < self.max_in_flight && state.waiting.is_empty() {
-            self.admit(&mut state, id, frame, pending).map_err(|(e, _)| e)?;
+            self.admit(&mut state, id, frame, pending).map_err(|failed| failed.0)?;
         } else {
             state.waiting.push_back(Queued { frame, id, pending });
         }
@@ -315,18 +315,18 @@ impl Inner {
         id: u64,
         frame: Message,
         pending: Pending,
-    ) -> std::result::Result<(), (Error, Pending)> {
+    ) -> std::result::Result<(), Box<(Error, Pending)>> {
         match self.out.try_send(frame) {
             Ok(()) => {
                 state.in_flight += 1;
                 state.pending.insert(id, pending);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err((Error::session_closed(), pending)),
-            Err(mpsc::error::TrySendError::Full(_)) => Err((
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Box::new((Error::session_closed(), pending))),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Box::new((
                 Error::new(ErrorKind::Internal, "client bug: the outgoing frame queue is full"),
                 pending,
-            )),
+            ))),
         }
     }
 
@@ -343,7 +343,8 @@ impl Inner {
                 }
                 continue;
             }
-            if let Err((e, pending)) = self.admit(state, q.id, q.frame, q.pending) {
+            if let Err(failed) = self.admit(state, q.id, q.frame, q.pending) {
+                let (e, pending) = *failed;
                 if let Some(key) = pending.sink {
                     Self::remove_sink_locked(state, key);
                 }

@@ -32,7 +32,7 @@ pub mod topics;
 #[cfg(test)]
 mod tests;
 
-pub use client_control::{ClientControl, NO_ROLES, is_valid_role_name};
+pub use client_control::{ClientControl, NO_ROLES};
 pub use listener::{
     EventStream, ListenerRegistration, QueueEventListener, QueueEventStream, SessionEventListener,
     SessionEventStream, StreamItem, Subscription,

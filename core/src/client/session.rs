@@ -65,6 +65,9 @@ impl Session {
     /// session.close().await?;
     /// # Ok(()) }
     /// ```
+    // Not `async fn`: the explicit `Send + 'static` is part of the contract
+    // the bindings rely on.
+    #[allow(clippy::manual_async_fn)]
     pub fn connect(options: ConnectOptions) -> impl Future<Output = Result<Session>> + Send + 'static {
         async move {
             let inner = connection::connect(options).await?;
