@@ -1,0 +1,195 @@
+//! Password hashing and verification (SPEC §8).
+//!
+//! Hashes are argon2id in PHC format. Verification is CPU-heavy (tens of ms),
+//! so it runs on a small pool of dedicated threads (`min(cores, 4)`) fed by a
+//! bounded queue (256 by default): when the queue is full the login is refused
+//! instead of letting a login flood starve the tokio workers that serve
+//! established sessions. An unknown principal is verified against a dummy
+//! hash, so the time taken does not reveal which principals exist. Nothing in
+//! this module logs a password or a hash.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2};
+use rand::Rng;
+use tokio::sync::oneshot;
+
+use crate::config::SecuritySection;
+
+/// Why a login did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong principal or password (deliberately not saying which).
+    #[error("authentication failed")]
+    Failed,
+    /// Anonymous sessions are denied by configuration.
+    #[error("anonymous sessions are not allowed")]
+    AnonymousDenied,
+    /// The verification queue is full.
+    #[error("the server is busy verifying passwords; try again")]
+    Busy,
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// Checks that `phc` is an argon2id PHC string.
+pub fn check_phc(phc: &str) -> anyhow::Result<()> {
+    let parsed = PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("not a PHC hash: {e}"))?;
+    if parsed.algorithm != Algorithm::Argon2id.ident() {
+        anyhow::bail!("expected an argon2id hash, found {}", parsed.algorithm);
+    }
+    Ok(())
+}
+
+/// A random password for the embedded default (24 alphanumeric characters).
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+fn verify(phc: &str, password: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
+        Err(_) => false,
+    }
+}
+
+struct Job {
+    hash: Arc<str>,
+    password: String,
+    /// True when the principal is unknown: the result is discarded after the
+    /// (dummy) verification so the time taken matches a real one.
+    dummy: bool,
+    reply: oneshot::Sender<bool>,
+}
+
+struct Principal {
+    hash: Arc<str>,
+    roles: Vec<String>,
+}
+
+/// Verifies hellos against the configured principals.
+pub(crate) struct Authenticator {
+    principals: BTreeMap<String, Principal>,
+    anonymous: Option<Vec<String>>,
+    dummy_hash: Arc<str>,
+    // Bounded: when full, `try_send` fails and the login is refused with
+    // `AuthError::Busy` (the client sees AUTHENTICATION_FAILED with that reason).
+    jobs: SyncSender<Job>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").field("principals", &self.principals.len()).finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Starts the verification threads.
+    pub(crate) fn new(security: &SecuritySection, threads: usize, queue: usize) -> anyhow::Result<Self> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4)
+        } else {
+            threads
+        };
+        let (tx, rx) = sync_channel::<Job>(queue);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for n in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new().name(format!("usher-auth-{n}")).spawn(move || {
+                loop {
+                    // A std Mutex around the receiver: each worker waits for
+                    // the next job in turn; nothing async is involved.
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let ok = verify(&job.hash, &job.password);
+                    let _ = job.reply.send(ok && !job.dummy);
+                }
+            })?;
+        }
+        let principals = security
+            .principals
+            .iter()
+            .map(|(name, p)| {
+                (
+                    name.clone(),
+                    Principal { hash: Arc::from(p.password_hash.as_str()), roles: p.roles.clone() },
+                )
+            })
+            .collect();
+        Ok(Self {
+            principals,
+            anonymous: security.anonymous.clone(),
+            dummy_hash: Arc::from(hash_password("usher dummy password")?.as_str()),
+            jobs: tx,
+        })
+    }
+
+    /// Authenticates a hello: `None` principal is anonymous. Returns the roles.
+    pub(crate) async fn authenticate(
+        &self,
+        principal: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<Vec<String>, AuthError> {
+        let Some(principal) = principal else {
+            return self.anonymous.clone().ok_or(AuthError::AnonymousDenied);
+        };
+        let known = self.principals.get(principal);
+        let (hash, dummy) = match known {
+            Some(p) => (p.hash.clone(), false),
+            None => (self.dummy_hash.clone(), true),
+        };
+        let (reply, rx) = oneshot::channel();
+        let job = Job { hash, password: password.unwrap_or_default().to_owned(), dummy, reply };
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(AuthError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(AuthError::Busy),
+        }
+        match rx.await {
+            Ok(true) => Ok(known.map(|p| p.roles.clone()).unwrap_or_default()),
+            _ => Err(AuthError::Failed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PrincipalConfig;
+
+    #[tokio::test]
+    async fn verifies_known_and_refuses_unknown() -> anyhow::Result<()> {
+        let mut sec = SecuritySection::default();
+        sec.principals.insert(
+            "alice".into(),
+            PrincipalConfig { password_hash: hash_password("pw")?, roles: vec!["CLIENT".into()] },
+        );
+        check_phc(&sec.principals["alice"].password_hash)?;
+        let a = Authenticator::new(&sec, 1, 4)?;
+        assert_eq!(a.authenticate(Some("alice"), Some("pw")).await.ok(), Some(vec!["CLIENT".to_owned()]));
+        assert!(matches!(a.authenticate(Some("alice"), Some("no")).await, Err(AuthError::Failed)));
+        assert!(matches!(
+            a.authenticate(Some("bob"), Some("usher dummy password")).await,
+            Err(AuthError::Failed)
+        ));
+        assert_eq!(a.authenticate(None, None).await.ok(), Some(vec!["CLIENT".to_owned()]));
+        Ok(())
+    }
+}
