@@ -8,8 +8,8 @@
 //! result in [`ErrorDetails::Result`]. Argument errors come through the
 //! returned future, never as a panic or a synchronous error.
 
+use crate::client::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::Arc;
 
 use crate::client::connection::{Inner, SinkKey};
@@ -99,26 +99,19 @@ impl ClientControl {
         self.with_options(ControlOptions { max_targets: Some(max) })
     }
 
-    fn target_op(
-        &self,
-        request: Request,
-        check_rejected: bool,
-    ) -> impl Future<Output = Result<u64>> + Send + 'static {
+    fn target_op(&self, request: Request, check_rejected: bool) -> BoxFuture<Result<u64>> {
         let detailed = self.detailed(Ok(request));
-        async move { plain(detailed.await?, check_rejected) }
+        Box::pin(async move { plain(detailed.await?, check_rejected) })
     }
 
-    fn detailed(
-        &self,
-        request: Result<Request>,
-    ) -> impl Future<Output = Result<FilterResult>> + Send + 'static {
+    fn detailed(&self, request: Result<Request>) -> BoxFuture<Result<FilterResult>> {
         let inner = self.inner();
-        async move {
+        Box::pin(async move {
             match inner.request(request?).await? {
                 Reply::Result(result) => Ok(result),
                 other => Err(unexpected(other)),
             }
-        }
+        })
     }
 
     /// Closes the target sessions (`CLOSED_BY_CONTROLLER`); the count closed.
@@ -131,7 +124,7 @@ impl ClientControl {
     /// println!("closed {n}");
     /// # Ok(()) }
     /// ```
-    pub fn close(&self, target: impl Into<Target>) -> impl Future<Output = Result<u64>> + Send + 'static {
+    pub fn close(&self, target: impl Into<Target>) -> BoxFuture<Result<u64>> {
         self.target_op(Request::Close { target: target.into(), max_targets: self.options.max_targets }, false)
     }
 
@@ -143,10 +136,7 @@ impl ClientControl {
     /// println!("{} closed, {} skipped by dominance", result.total, result.denied);
     /// # Ok(()) }
     /// ```
-    pub fn close_detailed(
-        &self,
-        target: impl Into<Target>,
-    ) -> impl Future<Output = Result<FilterResult>> + Send + 'static {
+    pub fn close_detailed(&self, target: impl Into<Target>) -> BoxFuture<Result<FilterResult>> {
         self.detailed(Ok(Request::Close { target: target.into(), max_targets: self.options.max_targets }))
     }
 
@@ -170,9 +160,9 @@ impl ClientControl {
         target: impl Into<Target>,
         remove: impl IntoIterator<Item = R>,
         add: impl IntoIterator<Item = A>,
-    ) -> impl Future<Output = Result<u64>> + Send + 'static {
+    ) -> BoxFuture<Result<u64>> {
         let detailed = self.change_roles_detailed(target, remove, add);
-        async move { plain(detailed.await?, false) }
+        Box::pin(async move { plain(detailed.await?, false) })
     }
 
     /// [`change_roles`](Self::change_roles) with the full result.
@@ -188,7 +178,7 @@ impl ClientControl {
         target: impl Into<Target>,
         remove: impl IntoIterator<Item = R>,
         add: impl IntoIterator<Item = A>,
-    ) -> impl Future<Output = Result<FilterResult>> + Send + 'static {
+    ) -> BoxFuture<Result<FilterResult>> {
         self.detailed(self.change_roles_request(target.into(), strings(remove), strings(add)))
     }
 
@@ -204,15 +194,15 @@ impl ClientControl {
         &self,
         session: SessionId,
         keys: impl IntoIterator<Item = S>,
-    ) -> impl Future<Output = Result<BTreeMap<String, String>>> + Send + 'static {
+    ) -> BoxFuture<Result<BTreeMap<String, String>>> {
         let inner = self.inner();
         let request = Request::GetSessionProperties { session, keys: strings(keys) };
-        async move {
+        Box::pin(async move {
             match inner.request(request).await? {
                 Reply::Properties(map) => Ok(map),
                 other => Err(unexpected(other)),
             }
-        }
+        })
     }
 
     fn set_properties_request<K: Into<String>, V: Into<String>>(
@@ -237,7 +227,7 @@ impl ClientControl {
         &self,
         target: impl Into<Target>,
         properties: impl IntoIterator<Item = (K, Option<V>)>,
-    ) -> impl Future<Output = Result<u64>> + Send + 'static {
+    ) -> BoxFuture<Result<u64>> {
         self.target_op(self.set_properties_request(target.into(), properties), true)
     }
 
@@ -254,7 +244,7 @@ impl ClientControl {
         &self,
         target: impl Into<Target>,
         properties: impl IntoIterator<Item = (K, Option<V>)>,
-    ) -> impl Future<Output = Result<FilterResult>> + Send + 'static {
+    ) -> BoxFuture<Result<FilterResult>> {
         self.detailed(Ok(self.set_properties_request(target.into(), properties)))
     }
 
@@ -265,11 +255,7 @@ impl ClientControl {
     /// session.clients().set_conflated(id, true).await?;
     /// # Ok(()) }
     /// ```
-    pub fn set_conflated(
-        &self,
-        target: impl Into<Target>,
-        conflated: bool,
-    ) -> impl Future<Output = Result<u64>> + Send + 'static {
+    pub fn set_conflated(&self, target: impl Into<Target>, conflated: bool) -> BoxFuture<Result<u64>> {
         let request =
             Request::SetConflated { target: target.into(), conflated, max_targets: self.options.max_targets };
         self.target_op(request, false)
@@ -287,7 +273,7 @@ impl ClientControl {
         &self,
         target: impl Into<Target>,
         conflated: bool,
-    ) -> impl Future<Output = Result<FilterResult>> + Send + 'static {
+    ) -> BoxFuture<Result<FilterResult>> {
         let request =
             Request::SetConflated { target: target.into(), conflated, max_targets: self.options.max_targets };
         self.detailed(Ok(request))
@@ -301,11 +287,7 @@ impl ClientControl {
     /// session.clients().set_throttled(id, Throttler::MessagesPerSecond(100)).await?;
     /// # Ok(()) }
     /// ```
-    pub fn set_throttled(
-        &self,
-        target: impl Into<Target>,
-        throttler: Throttler,
-    ) -> impl Future<Output = Result<u64>> + Send + 'static {
+    pub fn set_throttled(&self, target: impl Into<Target>, throttler: Throttler) -> BoxFuture<Result<u64>> {
         let request =
             Request::SetThrottled { target: target.into(), throttler, max_targets: self.options.max_targets };
         self.target_op(request, false)
@@ -324,7 +306,7 @@ impl ClientControl {
         &self,
         target: impl Into<Target>,
         throttler: Throttler,
-    ) -> impl Future<Output = Result<FilterResult>> + Send + 'static {
+    ) -> BoxFuture<Result<FilterResult>> {
         let request =
             Request::SetThrottled { target: target.into(), throttler, max_targets: self.options.max_targets };
         self.detailed(Ok(request))
@@ -345,17 +327,14 @@ impl ClientControl {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn fetch_sessions(
-        &self,
-        request: FetchRequest,
-    ) -> impl Future<Output = Result<SessionPage>> + Send + 'static {
+    pub fn fetch_sessions(&self, request: FetchRequest) -> BoxFuture<Result<SessionPage>> {
         let inner = self.inner();
-        async move {
+        Box::pin(async move {
             match inner.request(Request::FetchSessions(request)).await? {
                 Reply::Sessions(page) => Ok(page),
                 other => Err(unexpected(other)),
             }
-        }
+        })
     }
 
     /// How many sessions match (acts on none).
@@ -366,9 +345,9 @@ impl ClientControl {
     /// println!("{n} Python sessions");
     /// # Ok(()) }
     /// ```
-    pub fn count(&self, filter: impl Into<String>) -> impl Future<Output = Result<u64>> + Send + 'static {
+    pub fn count(&self, filter: impl Into<String>) -> BoxFuture<Result<u64>> {
         let detailed = self.count_detailed(filter);
-        async move { plain(detailed.await?, false) }
+        Box::pin(async move { plain(detailed.await?, false) })
     }
 
     /// [`count`](Self::count) with the count per server.
@@ -381,19 +360,16 @@ impl ClientControl {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn count_detailed(
-        &self,
-        filter: impl Into<String>,
-    ) -> impl Future<Output = Result<FilterResult>> + Send + 'static {
+    pub fn count_detailed(&self, filter: impl Into<String>) -> BoxFuture<Result<FilterResult>> {
         self.detailed(Ok(Request::Count { filter: filter.into() }))
     }
 
     fn register_session_events(
         &self,
         params: SessionEventParams,
-    ) -> impl Future<Output = Result<(SinkKey, Feed<crate::protocol::SessionEvent>)>> + Send + 'static {
+    ) -> BoxFuture<Result<(SinkKey, Feed<crate::protocol::SessionEvent>)>> {
         let inner = self.inner();
-        async move {
+        Box::pin(async move {
             let (registration, rx, shared) = inner.new_registration()?;
             let key = SinkKey::Registration(registration);
             let request = Request::AddSessionListener {
@@ -404,19 +380,17 @@ impl ClientControl {
             };
             let answer = inner.call(request, Some(key)).await?;
             Ok((key, Feed::new(answer.snapshot, rx, shared)))
-        }
+        })
     }
 
-    fn register_queue_events(
-        &self,
-    ) -> impl Future<Output = Result<(SinkKey, Feed<crate::protocol::QueueEvent>)>> + Send + 'static {
+    fn register_queue_events(&self) -> BoxFuture<Result<(SinkKey, Feed<crate::protocol::QueueEvent>)>> {
         let inner = self.inner();
-        async move {
+        Box::pin(async move {
             let (registration, rx, shared) = inner.new_registration()?;
             let key = SinkKey::Registration(registration);
             let answer = inner.call(Request::SetQueueHandler { registration }, Some(key)).await?;
             Ok((key, Feed::new(answer.snapshot, rx, shared)))
-        }
+        })
     }
 
     /// Registers a session-event listener. Resolves once the snapshot (one
@@ -444,13 +418,13 @@ impl ClientControl {
         &self,
         listener: L,
         params: SessionEventParams,
-    ) -> impl Future<Output = Result<ListenerRegistration>> + Send + 'static {
+    ) -> BoxFuture<Result<ListenerRegistration>> {
         let session = self.session.clone();
         let register = self.register_session_events(params);
-        async move {
+        Box::pin(async move {
             let (key, feed) = register.await?;
             Ok(spawn_session_listener(session, key, feed, listener))
-        }
+        })
     }
 
     /// Session events as a [`Stream`](futures_util::Stream): the snapshot
@@ -466,16 +440,13 @@ impl ClientControl {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn session_events(
-        &self,
-        params: SessionEventParams,
-    ) -> impl Future<Output = Result<SessionEventStream>> + Send + 'static {
+    pub fn session_events(&self, params: SessionEventParams) -> BoxFuture<Result<SessionEventStream>> {
         let session = self.session.clone();
         let register = self.register_session_events(params);
-        async move {
+        Box::pin(async move {
             let (key, feed) = register.await?;
             Ok(EventStream::new(session, key, feed))
-        }
+        })
     }
 
     /// Registers this session's queue event handler (one per session; a
@@ -504,13 +475,13 @@ impl ClientControl {
     pub fn set_queue_event_handler<L: QueueEventListener>(
         &self,
         listener: L,
-    ) -> impl Future<Output = Result<ListenerRegistration>> + Send + 'static {
+    ) -> BoxFuture<Result<ListenerRegistration>> {
         let session = self.session.clone();
         let register = self.register_queue_events();
-        async move {
+        Box::pin(async move {
             let (key, feed) = register.await?;
             Ok(spawn_queue_listener(session, key, feed, listener))
-        }
+        })
     }
 
     /// Queue events as a [`Stream`](futures_util::Stream) (this session's
@@ -525,13 +496,13 @@ impl ClientControl {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn queue_events(&self) -> impl Future<Output = Result<QueueEventStream>> + Send + 'static {
+    pub fn queue_events(&self) -> BoxFuture<Result<QueueEventStream>> {
         let session = self.session.clone();
         let register = self.register_queue_events();
-        async move {
+        Box::pin(async move {
             let (key, feed) = register.await?;
             Ok(EventStream::new(session, key, feed))
-        }
+        })
     }
 }
 

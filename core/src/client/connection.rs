@@ -231,7 +231,13 @@ pub(crate) async fn connect(options: ConnectOptions) -> Result<Arc<Inner>> {
 
 impl Inner {
     fn start(ws: Ws, welcome: Welcome, options: &ConnectOptions) -> Arc<Inner> {
-        let max_in_flight = (welcome.limits.max_in_flight as usize).max(1);
+        // Every response counts toward this session's outbound queue on the
+        // server (SPEC §5.2), so a client with more requests in flight than
+        // the queue holds could get itself closed with
+        // MESSAGE_QUEUE_LIMIT_REACHED just by pipelining. Keep at most half
+        // the queue's depth in flight, leaving room for pushes.
+        let queue_room = (welcome.queue_policy.max_depth / 2) as usize;
+        let max_in_flight = (welcome.limits.max_in_flight as usize).min(queue_room).max(1);
         let (out_tx, out_rx) = mpsc::channel(max_in_flight + 8);
         let (sink, stream) = ws.split();
         let inner = Arc::new(Inner {

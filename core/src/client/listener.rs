@@ -7,8 +7,8 @@
 //! is full). A trait listener is called from its own task, so a slow listener
 //! slows only its own buffer. Closing or dropping a handle unregisters.
 
+use crate::client::BoxFuture;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -186,15 +186,15 @@ struct SinkGuard {
 }
 
 impl SinkGuard {
-    fn close(&mut self) -> impl Future<Output = Result<()>> + Send + 'static + use<> {
+    fn close(&mut self) -> BoxFuture<Result<()>> {
         let session = self.session.take();
         let key = self.key;
-        async move {
+        Box::pin(async move {
             match session {
                 Some(session) => session.inner.end_sink(key).await,
                 None => Ok(()),
             }
-        }
+        })
     }
 }
 
@@ -246,7 +246,7 @@ impl<T: StreamItem> EventStream<T> {
     /// events.close().await?;
     /// # Ok(()) }
     /// ```
-    pub fn close(mut self) -> impl Future<Output = Result<()>> + Send + 'static {
+    pub fn close(mut self) -> BoxFuture<Result<()>> {
         self.guard.close()
     }
 }
@@ -308,17 +308,17 @@ impl ListenerRegistration {
     /// registration.close().await?;
     /// # Ok(()) }
     /// ```
-    pub fn close(mut self) -> impl Future<Output = Result<()>> + Send + 'static {
+    pub fn close(mut self) -> BoxFuture<Result<()>> {
         let end = self.guard.close();
         let task = self.task.take();
-        async move {
+        Box::pin(async move {
             let result = end.await;
             if let Some(task) = task {
                 // A listener that panicked has no `on_close` to wait for.
                 let _ = task.await;
             }
             result
-        }
+        })
     }
 }
 

@@ -40,3 +40,9 @@ pub use listener::{
 pub use options::{ConnectOptions, ControlOptions, SessionEventParams, TlsOptions, default_environment};
 pub use session::Session;
 pub use topics::Topics;
+
+/// The future every async method of the client returns: `Send + 'static`,
+/// owning its arguments and borrowing nothing, so it can be spawned, stored
+/// or handed to a binding's runtime as is (the handle it came from may be
+/// dropped).
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;

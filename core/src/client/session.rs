@@ -7,7 +7,7 @@
 //! handle (including those inside [`ClientControl`], [`Topics`] and listener
 //! registrations) is dropped, the session says `Bye`.
 
-use std::future::Future;
+use crate::client::BoxFuture;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -65,14 +65,11 @@ impl Session {
     /// session.close().await?;
     /// # Ok(()) }
     /// ```
-    // Not `async fn`: the explicit `Send + 'static` is part of the contract
-    // the bindings rely on.
-    #[allow(clippy::manual_async_fn)]
-    pub fn connect(options: ConnectOptions) -> impl Future<Output = Result<Session>> + Send + 'static {
-        async move {
+    pub fn connect(options: ConnectOptions) -> BoxFuture<Result<Session>> {
+        Box::pin(async move {
             let inner = connection::connect(options).await?;
             Ok(Session { _guard: Arc::new(ByeOnDrop(Arc::clone(&inner))), inner })
-        }
+        })
     }
 
     /// The session's id.
@@ -121,11 +118,11 @@ impl Session {
     /// println!("now {:?}", next.await?);
     /// # Ok(()) }
     /// ```
-    pub fn roles_changed(&self) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
+    pub fn roles_changed(&self) -> BoxFuture<Result<Vec<String>>> {
         let mut roles = self.inner.roles.subscribe();
         roles.mark_unchanged();
         let closed = wait_closed(self.inner.closed.subscribe());
-        async move {
+        Box::pin(async move {
             tokio::select! {
                 changed = roles.changed() => match changed {
                     Ok(()) => Ok(roles.borrow_and_update().clone()),
@@ -133,7 +130,7 @@ impl Session {
                 },
                 _ = closed => Err(Error::session_closed()),
             }
-        }
+        })
     }
 
     /// Why the session ended, once it has.
@@ -156,8 +153,8 @@ impl Session {
     /// println!("session ended: {reason}");
     /// # }
     /// ```
-    pub fn closed(&self) -> impl Future<Output = CloseReason> + Send + 'static {
-        wait_closed(self.inner.closed.subscribe())
+    pub fn closed(&self) -> BoxFuture<CloseReason> {
+        Box::pin(wait_closed(self.inner.closed.subscribe()))
     }
 
     /// Closes the session (sends `Bye`) and waits, up to the request timeout,
@@ -170,9 +167,9 @@ impl Session {
     /// assert!(session.is_closed());
     /// # Ok(()) }
     /// ```
-    pub fn close(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+    pub fn close(&self) -> BoxFuture<Result<()>> {
         let inner = Arc::clone(&self.inner);
-        async move {
+        Box::pin(async move {
             if inner.close_reason().is_some() {
                 return Ok(());
             }
@@ -183,7 +180,7 @@ impl Session {
                 inner.finish(CloseReason::ClosedByClient);
             }
             Ok(())
-        }
+        })
     }
 
     /// Client control: operations on other sessions (SPEC §4.1).

@@ -153,6 +153,12 @@ fn handles_and_futures_are_send_sync_static() {
         send_static(&session.topics().subscribe("a"));
         send_static(&session.close());
         send_static(&Session::connect(ConnectOptions::default()));
+        // From a temporary handle, outliving the session handle too.
+        let g = session.clients().get_session_properties(SessionId::new(1, 1), ["*F"]);
+        let h = session.topics().update("a", vec![1]);
+        drop(session);
+        send_static(&g);
+        send_static(&h);
     }
 }
 

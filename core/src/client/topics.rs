@@ -1,7 +1,7 @@
 //! [`Topics`]: add, remove, update and subscribe to topics (SPEC §5.1), the
 //! data plane the queue examples and tests need.
 
-use std::future::Future;
+use crate::client::BoxFuture;
 use std::sync::Arc;
 
 use crate::client::Session;
@@ -28,9 +28,9 @@ impl Topics {
         Self { session }
     }
 
-    fn simple(&self, request: Request) -> impl Future<Output = Result<()>> + Send + 'static {
+    fn simple(&self, request: Request) -> BoxFuture<Result<()>> {
         let inner = Arc::clone(&self.session.inner);
-        async move { done(inner.request(request).await?) }
+        Box::pin(async move { done(inner.request(request).await?) })
     }
 
     /// Adds a topic with its initial value (needs `MODIFY_TOPIC`).
@@ -40,11 +40,7 @@ impl Topics {
     /// session.topics().add("prices/eur", b"1.08".to_vec()).await?;
     /// # Ok(()) }
     /// ```
-    pub fn add(
-        &self,
-        path: impl Into<String>,
-        value: impl Into<Vec<u8>>,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    pub fn add(&self, path: impl Into<String>, value: impl Into<Vec<u8>>) -> BoxFuture<Result<()>> {
         self.simple(Request::AddTopic { path: path.into(), value: value.into() })
     }
 
@@ -55,7 +51,7 @@ impl Topics {
     /// session.topics().remove("prices/eur").await?;
     /// # Ok(()) }
     /// ```
-    pub fn remove(&self, path: impl Into<String>) -> impl Future<Output = Result<()>> + Send + 'static {
+    pub fn remove(&self, path: impl Into<String>) -> BoxFuture<Result<()>> {
         self.simple(Request::RemoveTopic { path: path.into() })
     }
 
@@ -66,11 +62,7 @@ impl Topics {
     /// session.topics().update("prices/eur", b"1.09".to_vec()).await?;
     /// # Ok(()) }
     /// ```
-    pub fn update(
-        &self,
-        path: impl Into<String>,
-        value: impl Into<Vec<u8>>,
-    ) -> impl Future<Output = Result<()>> + Send + 'static {
+    pub fn update(&self, path: impl Into<String>, value: impl Into<Vec<u8>>) -> BoxFuture<Result<()>> {
         self.simple(Request::UpdateTopic { path: path.into(), value: value.into() })
     }
 
@@ -89,19 +81,16 @@ impl Topics {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn subscribe(
-        &self,
-        selector: impl Into<String>,
-    ) -> impl Future<Output = Result<Subscription>> + Send + 'static {
+    pub fn subscribe(&self, selector: impl Into<String>) -> BoxFuture<Result<Subscription>> {
         let session = self.session.clone();
         let selector = selector.into();
-        async move {
+        Box::pin(async move {
             let inner = Arc::clone(&session.inner);
             let (id, rx, shared) = inner.new_subscription(&selector)?;
             let key = SinkKey::Subscription(id);
             let answer = inner.call(Request::Subscribe { selector }, Some(key)).await?;
             done(answer.reply)?;
             Ok(EventStream::new(session, key, Feed::new(answer.snapshot, rx, shared)))
-        }
+        })
     }
 }
