@@ -236,8 +236,11 @@ async fn fetch_sessions_pages_in_start_order() {
     let server = server().await;
     let control = connect(server.url(), Some("control")).await;
     let mut ids = vec![control.id()];
+    let mut others = Vec::new();
     for _ in 0..4 {
-        ids.push(tagged(server.url(), "page", "me").await.id());
+        let session = tagged(server.url(), "page", "me").await;
+        ids.push(session.id());
+        others.push(session);
     }
     let clients = control.clients();
     let mut seen = Vec::new();
