@@ -463,13 +463,18 @@ impl Inner {
         }
     }
 
-    /// Sends `Bye` once.
+    /// Sends `Bye` once. Registrations and subscriptions end here, not when
+    /// the server has closed the socket: the reader then discards what is
+    /// still in flight instead of feeding it to a slow consumer, so closing
+    /// is quick even with a backed-up connection.
     pub(crate) fn send_bye(&self) {
         let mut state = lock(&self.state);
         if state.closed.is_some() || state.bye_sent {
             return;
         }
         state.bye_sent = true;
+        state.registrations.clear();
+        state.subscriptions.clear();
         let _ = self.out.try_send(Message::Binary(protocol::encode(&ClientMessage::Bye).into()));
     }
 

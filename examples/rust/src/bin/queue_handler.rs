@@ -101,18 +101,26 @@ async fn main() -> anyhow::Result<()> {
             let value = vec![b'x'; 1024];
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) && sent < 200_000 {
-                let topic = &topics[(sent % topics.len() as u64) as usize];
-                topic_ops.update(topic.clone(), value.clone()).await?;
-                sent += 1;
+                // 32 updates in flight at a time: many requests share one session.
+                let batch = (0..32).map(|i| {
+                    let topic = &topics[((sent + i) % topics.len() as u64) as usize];
+                    topic_ops.update(topic.clone(), value.clone())
+                });
+                for result in futures_util::future::join_all(batch).await {
+                    result?;
+                }
+                sent += 32;
             }
             anyhow::Ok(sent)
         })
     };
 
     let target = subscriber.id();
+    let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(60), async {
         let (mut upper, mut on, mut lower, mut off) = (false, false, false, false);
         while let Some(event) = seen.recv().await {
+            println!("{:>6} ms {event:?}", started.elapsed().as_millis());
             match event {
                 Seen::Upper(id) if id == target => {
                     upper = true;
@@ -136,11 +144,13 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(outcome == Ok(true), "did not see upper, conflation on, lower, conflation off in time");
     println!("done: conflation followed the queue up and down");
 
+    println!("{:>6} ms closing", started.elapsed().as_millis());
     handler.close().await?;
     for topic in topics {
         control.topics().remove(topic).await?;
     }
     subscriber.close().await?;
     control.close().await?;
+    println!("{:>6} ms closed", started.elapsed().as_millis());
     Ok(())
 }
