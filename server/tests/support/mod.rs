@@ -268,3 +268,59 @@ pub fn assert_denied(e: &WireError, permission: &str) {
     assert_eq!(e.kind, ErrorKind::AccessDenied, "{e:?}");
     assert_eq!(e.details, ErrorDetails::Permission(permission.to_owned()), "{e:?}");
 }
+
+pub const PW: &str = "pw";
+
+/// A store with the embedded principals plus one principal per single
+/// permission (`viewer`: VIEW_SESSION, `modifier`: MODIFY_SESSION,
+/// `registrar`: REGISTER_HANDLER, `viewmod`: both VIEW and MODIFY), all with
+/// password [`PW`] except the embedded ones.
+pub fn matrix_config() -> anyhow::Result<usher_server::Config> {
+    let h = |p: &str| usher_server::hash_password(p);
+    let text = format!(
+        r#"
+[anonymous]
+roles = ["CLIENT"]
+
+[principals.admin]
+password_hash = "{admin}"
+roles = ["ADMINISTRATOR"]
+[principals.control]
+password_hash = "{control}"
+roles = ["CLIENT_CONTROL", "TOPIC_CONTROL"]
+[principals.client]
+password_hash = "{client}"
+roles = ["CLIENT"]
+[principals.viewer]
+password_hash = "{pw}"
+roles = ["VIEW_ONLY"]
+[principals.modifier]
+password_hash = "{pw}"
+roles = ["MODIFY_ONLY"]
+[principals.registrar]
+password_hash = "{pw}"
+roles = ["REG_ONLY"]
+[principals.viewmod]
+password_hash = "{pw}"
+roles = ["VIEW_ONLY", "MODIFY_ONLY"]
+
+[roles.VIEW_ONLY]
+global = ["VIEW_SESSION"]
+[roles.MODIFY_ONLY]
+global = ["MODIFY_SESSION"]
+[roles.REG_ONLY]
+global = ["REGISTER_HANDLER"]
+"#,
+        admin = h(ADMIN_PW)?,
+        control = h(CONTROL_PW)?,
+        client = h(CLIENT_PW)?,
+        pw = h(PW)?,
+    );
+    let mut config = config();
+    config.store = Some(usher_core::security::SecurityStore::from_toml(&text)?);
+    Ok(config)
+}
+
+pub async fn as_principal(url: &str, name: &str) -> anyhow::Result<Client> {
+    connect(url, Some((name, PW)), &[]).await
+}
