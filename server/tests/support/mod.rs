@@ -53,6 +53,15 @@ pub struct Client {
     responses: HashMap<u64, Result<Reply, WireError>>,
     /// Set once a `Closing` push or the end of the socket was seen.
     pub closed: Option<Option<CloseReason>>,
+    /// Everything received, in order (for ordering assertions).
+    pub arrivals: Vec<Arrival>,
+}
+
+/// One received message, in arrival order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrival {
+    Push(Push),
+    Response(u64),
 }
 
 pub fn hello(principal: Option<(&str, &str)>, props: &[(&str, &str)]) -> Hello {
@@ -87,6 +96,7 @@ pub async fn try_connect(url: &str, hello: Hello) -> anyhow::Result<Outcome> {
                     pushes: VecDeque::new(),
                     responses: HashMap::new(),
                     closed: None,
+                    arrivals: Vec::new(),
                 })),
                 ServerMessage::Reject(r) => Ok(Outcome::Reject(r)),
                 other => bail!("unexpected first message {other:?}"),
@@ -145,13 +155,16 @@ impl Client {
         match msg {
             Message::Binary(b) => match decode::<ServerMessage>(&b)? {
                 ServerMessage::Response(r) => {
+                    self.arrivals.push(Arrival::Response(r.id));
                     self.responses.insert(r.id, r.result);
                 }
-                ServerMessage::Push(Push::Closing { reason, message }) => {
-                    self.closed = Some(Some(reason));
-                    self.pushes.push_back(Push::Closing { reason, message });
+                ServerMessage::Push(p) => {
+                    if let Push::Closing { reason, .. } = &p {
+                        self.closed = Some(Some(*reason));
+                    }
+                    self.arrivals.push(Arrival::Push(p.clone()));
+                    self.pushes.push_back(p);
                 }
-                ServerMessage::Push(p) => self.pushes.push_back(p),
                 other => bail!("unexpected {other:?}"),
             },
             Message::Close(_) => {
@@ -170,6 +183,14 @@ impl Client {
                 return Ok(r);
             }
             self.pump().await?;
+        }
+    }
+
+    /// Waits for the response to request `id`, expecting success.
+    pub async fn response_ok(&mut self, id: u64) -> anyhow::Result<Reply> {
+        match self.response(id).await? {
+            Ok(r) => Ok(r),
+            Err(e) => bail!("request failed: {e:?}"),
         }
     }
 
