@@ -81,9 +81,35 @@ pub async fn raw(url: &str) -> anyhow::Result<Ws> {
     Ok(ws)
 }
 
+/// Opens a raw WebSocket whose socket has a small receive buffer, so a
+/// client that stops reading backs the server's queue up quickly.
+pub async fn raw_small_buffer(url: &str) -> anyhow::Result<Ws> {
+    let addr: std::net::SocketAddr = url.trim_start_matches("ws://").parse()?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let stream = socket.connect(addr).await?;
+    let (ws, _) =
+        tokio::time::timeout(DEADLINE, tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)))
+            .await??;
+    Ok(ws)
+}
+
 /// Sends a hello and returns the welcome or the rejection.
 pub async fn try_connect(url: &str, hello: Hello) -> anyhow::Result<Outcome> {
-    let mut ws = raw(url).await?;
+    let ws = raw(url).await?;
+    hello_on(ws, hello).await
+}
+
+/// Connects anonymously over a socket with a small receive buffer.
+pub async fn slow_anonymous(url: &str) -> anyhow::Result<Client> {
+    match hello_on(raw_small_buffer(url).await?, hello(None, &[])).await? {
+        Outcome::Welcome(c) => Ok(c),
+        Outcome::Reject(r) => bail!("rejected: {r:?}"),
+    }
+}
+
+/// Sends a hello on an open WebSocket.
+pub async fn hello_on(mut ws: Ws, hello: Hello) -> anyhow::Result<Outcome> {
     ws.send(Message::Binary(encode(&ClientMessage::Hello(hello)).into())).await?;
     loop {
         let msg = tokio::time::timeout(DEADLINE, ws.next()).await?.context("closed before welcome")??;
