@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
+use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2};
 use rand::Rng;
 use tokio::sync::oneshot;
 
-use crate::config::SecuritySection;
+use usher_core::security::{AnonymousPolicy, SecurityStore};
 
 /// Why a login did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +45,10 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 }
 
 /// Checks that `phc` is an argon2id PHC string.
+#[cfg(test)]
 pub fn check_phc(phc: &str) -> anyhow::Result<()> {
     let parsed = PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("not a PHC hash: {e}"))?;
-    if parsed.algorithm != Algorithm::Argon2id.ident() {
+    if parsed.algorithm != argon2::Algorithm::Argon2id.ident() {
         anyhow::bail!("expected an argon2id hash, found {}", parsed.algorithm);
     }
     Ok(())
@@ -99,7 +100,7 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// Starts the verification threads.
-    pub(crate) fn new(security: &SecuritySection, threads: usize, queue: usize) -> anyhow::Result<Self> {
+    pub(crate) fn new(store: &SecurityStore, threads: usize, queue: usize) -> anyhow::Result<Self> {
         let threads = if threads == 0 {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4)
         } else {
@@ -123,19 +124,20 @@ impl Authenticator {
                 }
             })?;
         }
-        let principals = security
+        let principals = store
             .principals
             .iter()
             .map(|(name, p)| {
-                (
-                    name.clone(),
-                    Principal { hash: Arc::from(p.password_hash.as_str()), roles: p.roles.clone() },
-                )
+                (name.clone(), Principal { hash: Arc::from(p.password_hash()), roles: p.roles().to_vec() })
             })
             .collect();
+        let anonymous = match &store.anonymous {
+            AnonymousPolicy::Deny => None,
+            AnonymousPolicy::Roles(roles) => Some(roles.clone()),
+        };
         Ok(Self {
             principals,
-            anonymous: security.anonymous.clone(),
+            anonymous,
             dummy_hash: Arc::from(hash_password("usher dummy password")?.as_str()),
             jobs: tx,
         })
@@ -172,17 +174,16 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PrincipalConfig;
 
     #[tokio::test]
     async fn verifies_known_and_refuses_unknown() -> anyhow::Result<()> {
-        let mut sec = SecuritySection::default();
-        sec.principals.insert(
-            "alice".into(),
-            PrincipalConfig { password_hash: hash_password("pw")?, roles: vec!["CLIENT".into()] },
+        let hash = hash_password("pw")?;
+        check_phc(&hash)?;
+        let text = format!(
+            "[anonymous]\nroles = [\"CLIENT\"]\n[principals.alice]\npassword_hash = \"{hash}\"\nroles = [\"CLIENT\"]\n"
         );
-        check_phc(&sec.principals["alice"].password_hash)?;
-        let a = Authenticator::new(&sec, 1, 4)?;
+        let store = SecurityStore::from_toml(&text)?;
+        let a = Authenticator::new(&store, 1, 4)?;
         assert_eq!(a.authenticate(Some("alice"), Some("pw")).await.ok(), Some(vec!["CLIENT".to_owned()]));
         assert!(matches!(a.authenticate(Some("alice"), Some("no")).await, Err(AuthError::Failed)));
         assert!(matches!(

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use usher_core::props::{PropertyLimits, is_valid_role_name, validate_user_key};
+use usher_core::props::{PropertyLimits, validate_user_key};
 use usher_core::protocol::{QueuePolicy, SessionLimits, Throttler};
+use usher_core::security::SecurityStore;
 
 use crate::auth;
 
@@ -27,8 +28,14 @@ pub struct Config {
     pub limits: LimitsSection,
     /// User-property limits and restrictions (SPEC §2.2).
     pub properties: PropertiesSection,
-    /// Principals and the anonymous policy.
+    /// The security store file.
     pub security: SecuritySection,
+    /// The loaded security store (principals, anonymous policy, roles):
+    /// read from `security.store` by [`Config::load`], built in by
+    /// [`Config::embedded_default`] and [`Config::for_tests`]; tests may set
+    /// their own.
+    #[serde(skip)]
+    pub store: Option<SecurityStore>,
     /// The password verification pool (SPEC §8).
     pub auth: AuthSection,
 }
@@ -194,42 +201,14 @@ pub struct Restriction {
     pub values: Option<Vec<String>>,
 }
 
-/// Principals and the anonymous policy (the security store's server part).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Where the security store comes from (SPEC §2.3; format in
+/// `docs/SECURITY.md`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecuritySection {
-    /// Roles of anonymous sessions; `None` (`anonymous = "deny"`) refuses them.
-    #[serde(with = "anonymous_policy")]
-    pub anonymous: Option<Vec<String>>,
-    /// Principals by name.
-    pub principals: BTreeMap<String, PrincipalConfig>,
-}
-
-impl Default for SecuritySection {
-    fn default() -> Self {
-        Self { anonymous: Some(vec!["CLIENT".into()]), principals: BTreeMap::new() }
-    }
-}
-
-/// One principal.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrincipalConfig {
-    /// PHC-format argon2id hash (`usher hash-password` makes one).
-    pub password_hash: String,
-    /// Assigned roles.
-    #[serde(default)]
-    pub roles: Vec<String>,
-}
-
-impl std::fmt::Debug for PrincipalConfig {
-    /// Redacts the hash: no hash ever reaches a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrincipalConfig")
-            .field("password_hash", &"<redacted>")
-            .field("roles", &self.roles)
-            .finish()
-    }
+    /// Path of the security store TOML file, relative to the configuration
+    /// file. Without it: no principals, anonymous sessions get `CLIENT`.
+    pub store: Option<PathBuf>,
 }
 
 /// The password verification pool.
@@ -245,34 +224,6 @@ pub struct AuthSection {
 impl Default for AuthSection {
     fn default() -> Self {
         Self { threads: 0, queue: 256 }
-    }
-}
-
-mod anonymous_policy {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Word(String),
-        Roles(Vec<String>),
-    }
-
-    pub fn serialize<S: Serializer>(v: &Option<Vec<String>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            None => s.serialize_str("deny"),
-            Some(roles) => s.collect_seq(roles),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-        match Repr::deserialize(d)? {
-            Repr::Word(w) if w == "deny" => Ok(None),
-            Repr::Word(w) => Err(serde::de::Error::custom(format!(
-                "anonymous must be \"deny\" or a list of roles, not {w:?}"
-            ))),
-            Repr::Roles(r) => Ok(Some(r)),
-        }
     }
 }
 
@@ -298,13 +249,12 @@ impl Config {
     /// `USHER_CLIENT_PASSWORD`, any missing one generated.
     pub fn embedded_default() -> anyhow::Result<(Config, GeneratedPasswords)> {
         let mut generated = GeneratedPasswords::default();
-        let mut config = Config::default();
-        let principals = [
-            ("admin", "USHER_ADMIN_PASSWORD", &["ADMINISTRATOR"][..]),
-            ("control", "USHER_CONTROL_PASSWORD", &["CLIENT_CONTROL", "TOPIC_CONTROL"][..]),
-            ("client", "USHER_CLIENT_PASSWORD", &["CLIENT"][..]),
-        ];
-        for (name, var, roles) in principals {
+        let mut hashes = Vec::new();
+        for (name, var) in [
+            ("admin", "USHER_ADMIN_PASSWORD"),
+            ("control", "USHER_CONTROL_PASSWORD"),
+            ("client", "USHER_CLIENT_PASSWORD"),
+        ] {
             let password = match std::env::var(var) {
                 Ok(p) if !p.is_empty() => p,
                 _ => {
@@ -313,47 +263,58 @@ impl Config {
                     p
                 }
             };
-            config.security.principals.insert(
-                name.to_owned(),
-                PrincipalConfig {
-                    password_hash: auth::hash_password(&password)?,
-                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-                },
-            );
+            hashes.push(auth::hash_password(&password)?);
         }
-        config.listeners = vec![ListenerConfig::default()];
+        let config = Config {
+            listeners: vec![ListenerConfig::default()],
+            store: Some(SecurityStore::embedded(&hashes[0], &hashes[1], &hashes[2])?),
+            ..Config::default()
+        };
         config.validate()?;
         Ok((config, generated))
     }
 
-    /// A test server: one listener on `127.0.0.1:0`, anonymous `CLIENT`, and
-    /// the embedded principals with the given passwords.
+    /// A test server: one listener on `127.0.0.1:0`, the embedded security
+    /// store (anonymous `CLIENT`; `admin`, `control`, `client` with these
+    /// passwords).
     pub fn for_tests(admin: &str, control: &str, client: &str) -> Config {
-        let mut config = Config::default();
-        config.server.name = "test-server".into();
-        config.listeners =
-            vec![ListenerConfig { address: SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() }];
-        let principals = [
-            ("admin", admin, &["ADMINISTRATOR"][..]),
-            ("control", control, &["CLIENT_CONTROL", "TOPIC_CONTROL"][..]),
-            ("client", client, &["CLIENT"][..]),
-        ];
-        for (name, password, roles) in principals {
-            // Hashing our own password with fixed parameters cannot fail; an
-            // empty hash would only make that principal unable to log in.
-            let password_hash = auth::hash_password(password).unwrap_or_default();
-            config.security.principals.insert(
-                name.to_owned(),
-                PrincipalConfig { password_hash, roles: roles.iter().map(|r| (*r).to_owned()).collect() },
-            );
+        // Hashing our own passwords with fixed parameters cannot fail; an
+        // empty hash would make the store refuse, leaving no principals.
+        let hash = |p: &str| auth::hash_password(p).unwrap_or_default();
+        Config {
+            server: ServerSection { name: "test-server".into(), ..ServerSection::default() },
+            listeners: vec![ListenerConfig {
+                address: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..Default::default()
+            }],
+            store: SecurityStore::embedded(&hash(admin), &hash(control), &hash(client)).ok(),
+            ..Config::default()
         }
-        config
+    }
+
+    /// The store in effect: the loaded one, or the empty default (no
+    /// principals, anonymous `CLIENT`).
+    pub fn security_store(&self) -> anyhow::Result<SecurityStore> {
+        match &self.store {
+            Some(store) => Ok(store.clone()),
+            None => Ok(SecurityStore::from_toml("[anonymous]\nroles = [\"CLIENT\"]\n")?),
+        }
     }
 
     /// Reads and validates a TOML file.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if let Some(store) = &config.security.store {
+            let store_path = match path.parent() {
+                Some(dir) if store.is_relative() => dir.join(store),
+                _ => store.clone(),
+            };
+            let loaded = SecurityStore::load(&store_path)
+                .with_context(|| format!("loading the security store {}", store_path.display()))?;
+            config.store = Some(loaded);
+        }
         config.validate().with_context(|| format!("validating {}", path.display()))?;
         Ok(config)
     }
@@ -402,23 +363,6 @@ impl Config {
                 regex::Regex::new(re).with_context(|| format!("properties.restrict.{key}.regex"))?;
             }
         }
-        let check_roles = |what: &str, roles: &[String]| -> anyhow::Result<()> {
-            match roles.iter().find(|r| !is_valid_role_name(r)) {
-                Some(bad) => bail!("{what}: invalid role name {bad:?} (must match [A-Za-z0-9_.-]{{1,64}})"),
-                None => Ok(()),
-            }
-        };
-        if let Some(roles) = &self.security.anonymous {
-            check_roles("security.anonymous", roles)?;
-        }
-        for (name, p) in &self.security.principals {
-            if name.is_empty() {
-                bail!("security.principals: empty principal name");
-            }
-            check_roles(&format!("security.principals.{name}.roles"), &p.roles)?;
-            auth::check_phc(&p.password_hash)
-                .with_context(|| format!("security.principals.{name}.password_hash"))?;
-        }
         if self.auth.queue == 0 {
             bail!("auth.queue must be positive");
         }
@@ -436,12 +380,9 @@ mod tests {
     }
 
     #[test]
-    fn anonymous_deny_parses() -> anyhow::Result<()> {
-        let c: Config = toml::from_str("[security]\nanonymous = \"deny\"\n")?;
-        assert_eq!(c.security.anonymous, None);
-        let c: Config = toml::from_str("[security]\nanonymous = [\"CLIENT\"]\n")?;
-        assert_eq!(c.security.anonymous, Some(vec!["CLIENT".to_owned()]));
-        assert!(toml::from_str::<Config>("[security]\nanonymous = \"allow\"\n").is_err());
+    fn default_store_admits_anonymous_clients() -> anyhow::Result<()> {
+        let store = Config::default().security_store()?;
+        assert_eq!(store.anonymous, usher_core::security::AnonymousPolicy::Roles(vec!["CLIENT".to_owned()]));
         Ok(())
     }
 

@@ -60,6 +60,7 @@ impl OutboundQueue {
     }
 
     /// Messages waiting.
+    #[cfg(test)]
     pub(crate) fn depth(&self) -> usize {
         self.items.len()
     }

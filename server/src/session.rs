@@ -88,12 +88,6 @@ impl Session {
         self.lock().roles = roles;
     }
 
-    /// Messages waiting.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn depth(&self) -> usize {
-        self.lock().queue.depth()
-    }
-
     /// Why the session is closing, if it is.
     pub(crate) fn closing(&self) -> Option<CloseReason> {
         self.lock().closing

@@ -10,7 +10,6 @@ use regex::Regex;
 use usher_core::SessionId;
 use usher_core::intern::Interner;
 use usher_core::protocol::CloseReason;
-use usher_core::security::RoleModel;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -48,7 +47,8 @@ impl Shared {
     pub(crate) fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         let interner = Interner::default();
         let server_name: Arc<str> = Arc::from(config.server.name.as_str());
-        let auth = Authenticator::new(&config.security, config.auth.threads, config.auth.queue)?;
+        let store = config.security_store()?;
+        let auth = Authenticator::new(&store, config.auth.threads, config.auth.queue)?;
         let mut restrictions = Vec::new();
         for (key, r) in &config.properties.restrict {
             let regex = match &r.regex {
@@ -65,7 +65,7 @@ impl Shared {
             }
         };
         Ok(Arc::new(Self {
-            roles: Roles::new(RoleModel::predefined(), interner.clone()),
+            roles: Roles::new(store.roles.clone(), interner.clone()),
             registry: Registry::new(server_name.clone(), interner.clone()),
             events: Events::default(),
             topics: Topics::new(config.server.max_topics),

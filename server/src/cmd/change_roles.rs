@@ -46,14 +46,15 @@ pub(crate) fn apply(
     max_targets: Option<u64>,
 ) -> Result<Reply, Error> {
     check_sets(remove, add)?;
-    if !ctx.has(GlobalPermission::ModifySecurity) {
-        let model = ctx.shared.roles.model();
-        for role in remove.iter().chain(add) {
-            let undefined_add = add.contains(role) && !model.is_defined(role);
-            if undefined_add || !model.may_change_role(&ctx.roles.names, role) {
-                return Err(Error::access_denied(GlobalPermission::ModifySecurity));
-            }
-        }
+    // No escalation: every role named must be held by the caller's roles
+    // (undefined names need MODIFY_SECURITY); otherwise nothing changes.
+    let model = ctx.shared.roles.model();
+    if let Some(role) = remove.iter().chain(add).find(|r| !model.may_change_role_with(&ctx.roles.perms, r)) {
+        return Err(Error::new(
+            usher_core::ErrorKind::AccessDenied,
+            format!("changing role {role:?} needs roles that hold it, or MODIFY_SECURITY"),
+        )
+        .with_details(usher_core::ErrorDetails::Permission(GlobalPermission::ModifySecurity.to_string())));
     }
     let targets = ctx.targets(target, max_targets)?;
     let (mut total, mut denied) = (0, 0);

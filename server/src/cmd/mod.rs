@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use usher_core::filter::{CompiledFilter, compile};
 use usher_core::protocol::{FilterResult, Push, Reply, Request, WireError};
-use usher_core::security::GlobalPermission;
+use usher_core::security::{GlobalPermission, RoleModel};
 use usher_core::{Error, ErrorDetails, ErrorKind, SessionId, Target};
 
 use crate::roles::RoleSet;
@@ -72,7 +72,7 @@ impl Ctx<'_> {
     /// The dominance rule: the caller's roles hold the target's, or the
     /// caller has MODIFY_SECURITY.
     pub(crate) fn dominates(&self, target: &RoleSet) -> bool {
-        self.has(GlobalPermission::ModifySecurity) || self.roles.perms.holds(&target.perms)
+        RoleModel::dominates(&self.roles.perms, &target.perms)
     }
 
     /// Parses and compiles a filter (`INVALID_FILTER` with its problems).

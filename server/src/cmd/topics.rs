@@ -9,21 +9,12 @@ use usher_core::{Error, ErrorDetails, ErrorKind};
 use super::Ctx;
 use crate::topics::{Selector, validate_path};
 
-fn name(p: PathPermission) -> &'static str {
-    match p {
-        PathPermission::ReadTopic => "READ_TOPIC",
-        PathPermission::SelectTopic => "SELECT_TOPIC",
-        PathPermission::UpdateTopic => "UPDATE_TOPIC",
-        PathPermission::ModifyTopic => "MODIFY_TOPIC",
-    }
-}
-
 fn require(ctx: &Ctx<'_>, path: &str, p: PathPermission) -> Result<(), Error> {
     if ctx.roles.perms.path_allows(path, p) {
         Ok(())
     } else {
-        Err(Error::new(ErrorKind::AccessDenied, format!("permission {} on {path:?} is required", name(p)))
-            .with_details(ErrorDetails::Permission(name(p).to_owned())))
+        Err(Error::new(ErrorKind::AccessDenied, format!("permission {p} on {path:?} is required"))
+            .with_details(ErrorDetails::Permission(p.to_string())))
     }
 }
 
