@@ -366,3 +366,58 @@ async fn losing_the_permission_ends_the_registration_with_access_denied() {
     assert!(within(futures_util::StreamExt::next(&mut events)).await.is_none());
     server.shutdown().await;
 }
+
+/// Records what a trait listener is told.
+struct Recorder(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl usher_core::client::SessionEventListener for Recorder {
+    fn on_event(&mut self, event: SessionEvent) {
+        let kind = match &event {
+            SessionEvent::State { state: SessionState::Active, .. } => "ACTIVE",
+            SessionEvent::State { .. } => "CLOSED",
+            SessionEvent::Properties { .. } => "PROPERTIES",
+        };
+        let _ = self.0.send(format!("{kind} {}", event.session()));
+    }
+    fn on_error(&mut self, error: usher_core::Error) {
+        let _ = self.0.send(format!("error {}", error.kind));
+    }
+    fn on_close(&mut self) {
+        let _ = self.0.send("close".into());
+    }
+}
+
+#[tokio::test]
+async fn session_event_trait_listener_sees_snapshot_open_close_then_its_own_close() {
+    let server = server().await;
+    let control = connect(server.url(), Some("control")).await;
+    let existing = connect(server.url(), None).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let registration =
+        within(control.clients().add_session_event_listener(Recorder(tx), SessionEventParams::new()))
+            .await
+            .expect("register");
+    // The snapshot was delivered before registration resolved.
+    let mut snapshot = Vec::new();
+    while let Ok(line) = rx.try_recv() {
+        snapshot.push(line);
+    }
+    assert!(snapshot.contains(&format!("ACTIVE {}", existing.id())), "{snapshot:?}");
+    assert!(snapshot.contains(&format!("ACTIVE {}", control.id())), "{snapshot:?}");
+    let newcomer = connect(server.url(), None).await;
+    let id = newcomer.id();
+    within(newcomer.close()).await.expect("close");
+    let mut seen = Vec::new();
+    while !seen.contains(&format!("CLOSED {id}")) {
+        seen.push(within(rx.recv()).await.expect("an event"));
+    }
+    assert!(seen.contains(&format!("ACTIVE {id}")), "{seen:?}");
+    within(registration.close()).await.expect("unregister");
+    let mut rest = Vec::new();
+    while let Ok(line) = rx.try_recv() {
+        rest.push(line);
+    }
+    assert_eq!(rest.last().map(String::as_str), Some("close"), "on_close ran before close() returned");
+    assert_eq!(rest.iter().filter(|l| *l == "close").count(), 1);
+    server.shutdown().await;
+}
