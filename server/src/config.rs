@@ -388,8 +388,7 @@ mod tests {
 
     #[test]
     fn bad_thresholds_are_refused() {
-        let mut c = Config::default();
-        c.listeners = vec![ListenerConfig::default()];
+        let mut c = Config { listeners: vec![ListenerConfig::default()], ..Config::default() };
         c.listeners[0].queue.lower_threshold = 90;
         assert!(c.validate().is_err());
     }

@@ -81,7 +81,8 @@ async fn proposed_properties_are_validated() -> anyhow::Result<()> {
         usher_server::config::Restriction { regex: None, values: Some(vec!["gold".into(), "silver".into()]) },
     );
     let server = usher_server::start(config).await?;
-    let cases: [(&[(&str, &str)], ErrorKind, &str); 4] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], ErrorKind, &'a str);
+    let cases: [Case<'_>; 4] = [
         (&[("Big", "123456789")], ErrorKind::LimitExceeded, "Big"),
         (&[("and", "1")], ErrorKind::InvalidArgument, "and"),
         (&[("9bad", "1")], ErrorKind::InvalidArgument, "9bad"),

@@ -40,7 +40,7 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// What a connection attempt produced.
 #[derive(Debug)]
 pub enum Outcome {
-    Welcome(Client),
+    Welcome(Box<Client>),
     Reject(Reject),
 }
 
@@ -103,7 +103,7 @@ pub async fn try_connect(url: &str, hello: Hello) -> anyhow::Result<Outcome> {
 /// Connects anonymously over a socket with a small receive buffer.
 pub async fn slow_anonymous(url: &str) -> anyhow::Result<Client> {
     match hello_on(raw_small_buffer(url).await?, hello(None, &[])).await? {
-        Outcome::Welcome(c) => Ok(c),
+        Outcome::Welcome(c) => Ok(*c),
         Outcome::Reject(r) => bail!("rejected: {r:?}"),
     }
 }
@@ -115,7 +115,7 @@ pub async fn hello_on(mut ws: Ws, hello: Hello) -> anyhow::Result<Outcome> {
         let msg = tokio::time::timeout(DEADLINE, ws.next()).await?.context("closed before welcome")??;
         if let Message::Binary(b) = msg {
             return match decode::<ServerMessage>(&b)? {
-                ServerMessage::Welcome(welcome) => Ok(Outcome::Welcome(Client {
+                ServerMessage::Welcome(welcome) => Ok(Outcome::Welcome(Box::new(Client {
                     ws,
                     welcome,
                     next_id: 1,
@@ -123,7 +123,7 @@ pub async fn hello_on(mut ws: Ws, hello: Hello) -> anyhow::Result<Outcome> {
                     responses: HashMap::new(),
                     closed: None,
                     arrivals: Vec::new(),
-                })),
+                }))),
                 ServerMessage::Reject(r) => Ok(Outcome::Reject(r)),
                 other => bail!("unexpected first message {other:?}"),
             };
@@ -138,7 +138,7 @@ pub async fn connect(
     props: &[(&str, &str)],
 ) -> anyhow::Result<Client> {
     match try_connect(url, hello(principal, props)).await? {
-        Outcome::Welcome(c) => Ok(c),
+        Outcome::Welcome(c) => Ok(*c),
         Outcome::Reject(r) => bail!("rejected: {r:?}"),
     }
 }
@@ -254,7 +254,7 @@ impl Client {
     pub async fn push_where(&mut self, pred: impl Fn(&Push) -> bool) -> anyhow::Result<Push> {
         loop {
             if let Some(pos) = self.pushes.iter().position(&pred) {
-                return Ok(self.pushes.remove(pos).context("present")?);
+                return self.pushes.remove(pos).context("present");
             }
             self.pump().await?;
         }
