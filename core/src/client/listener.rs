@@ -28,7 +28,8 @@ use crate::protocol::{QueueEvent, QueuePolicy, RegistrationId, SessionEvent};
 ///
 /// Methods are called one at a time, in order, from a task of the listener's
 /// own; they should return quickly (spawn a task for async work, e.g. a
-/// control call). `on_close` is called exactly once, last.
+/// control call). `on_close` is called exactly once, last. A method that
+/// panics is logged and skipped; the registration carries on.
 pub trait SessionEventListener: Send + 'static {
     /// A `STATE` (snapshot `ACTIVE`, opened `ACTIVE`, `CLOSED`) or `PROPERTIES` event.
     fn on_event(&mut self, event: SessionEvent);
@@ -322,6 +323,14 @@ impl ListenerRegistration {
     }
 }
 
+/// Calls a listener method; a panic is logged and contained, so one bad
+/// event does not end the registration or skip `on_close`.
+fn guarded(what: &str, call: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).is_err() {
+        tracing::error!(method = what, "a listener panicked; the event is skipped");
+    }
+}
+
 /// Registers a session-event trait listener on an established sink: calls it
 /// with the snapshot now, then spawns its task for live events.
 pub(crate) fn spawn_session_listener<L: SessionEventListener>(
@@ -331,16 +340,16 @@ pub(crate) fn spawn_session_listener<L: SessionEventListener>(
     mut listener: L,
 ) -> ListenerRegistration {
     for event in feed.take_snapshot() {
-        listener.on_event(event);
+        guarded("on_event", || listener.on_event(event));
     }
     let task = tokio::spawn(async move {
         while let Some(result) = feed.next().await {
             match result {
-                Ok(event) => listener.on_event(event),
-                Err(e) => listener.on_error(e),
+                Ok(event) => guarded("on_event", || listener.on_event(event)),
+                Err(e) => guarded("on_error", || listener.on_error(e)),
             }
         }
-        listener.on_close();
+        guarded("on_close", || listener.on_close());
     });
     ListenerRegistration { guard: SinkGuard { session: Some(session), key }, task: Some(task) }
 }
@@ -356,18 +365,22 @@ pub(crate) fn spawn_queue_listener<L: QueueEventListener>(
         while let Some(result) = feed.next().await {
             match result {
                 Ok(QueueEvent::UpperThresholdCrossed { session, policy }) => {
-                    listener.on_upper_threshold_crossed(session, policy)
+                    guarded("on_upper_threshold_crossed", || {
+                        listener.on_upper_threshold_crossed(session, policy)
+                    })
                 }
                 Ok(QueueEvent::LowerThresholdCrossed { session, policy }) => {
-                    listener.on_lower_threshold_crossed(session, policy)
+                    guarded("on_lower_threshold_crossed", || {
+                        listener.on_lower_threshold_crossed(session, policy)
+                    })
                 }
                 Ok(QueueEvent::PolicyChanged { session, policy }) => {
-                    listener.on_policy_changed(session, policy)
+                    guarded("on_policy_changed", || listener.on_policy_changed(session, policy))
                 }
-                Err(e) => listener.on_error(e),
+                Err(e) => guarded("on_error", || listener.on_error(e)),
             }
         }
-        listener.on_close();
+        guarded("on_close", || listener.on_close());
     });
     ListenerRegistration { guard: SinkGuard { session: Some(session), key }, task: Some(task) }
 }

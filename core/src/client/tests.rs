@@ -657,3 +657,34 @@ async fn a_failed_registration_reports_the_servers_error() {
     let e = within(session.clients().queue_events()).await.expect_err("conflict");
     assert_eq!(e.kind, ErrorKind::HandlerConflict);
 }
+
+struct Panicky(Listener);
+
+impl SessionEventListener for Panicky {
+    fn on_event(&mut self, event: SessionEvent) {
+        let value = event.session().value;
+        self.0.on_event(event);
+        assert_ne!(value, 11, "a listener bug");
+    }
+    fn on_error(&mut self, error: crate::Error) {
+        self.0.on_error(error);
+    }
+    fn on_close(&mut self) {
+        self.0.on_close();
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_listener_keeps_its_registration_and_gets_on_close() {
+    let (url, _t) = fake(SessionLimits::default(), registration_script).await;
+    let session = connect(&url).await;
+    let recorder = Recorder::default();
+    let (tx, closed) = oneshot::channel();
+    let listener = Panicky(Listener(recorder.clone(), Some(tx)));
+    let _registration =
+        within(session.clients().add_session_event_listener(listener, SessionEventParams::new()))
+            .await
+            .expect("register");
+    within(closed).await.expect("on_close");
+    assert_eq!(recorder.log(), ["event 10", "event 11", "event 12", "error ACCESS_DENIED", "close"]);
+}
