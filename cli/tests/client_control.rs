@@ -421,3 +421,85 @@ async fn session_event_trait_listener_sees_snapshot_open_close_then_its_own_clos
     assert_eq!(rest.iter().filter(|l| *l == "close").count(), 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_anonymous_session_is_denied_every_control_operation() {
+    let server = server().await;
+    let other = connect(server.url(), None).await;
+    let me = connect(server.url(), None).await;
+    let c = me.clients();
+    let id = other.id();
+    let denied = |r: Result<u64, usher_core::Error>| r.expect_err("denied");
+    let errors = vec![
+        denied(within(c.close(id)).await),
+        denied(within(c.change_roles(id, NO_ROLES, ["CLIENT"])).await),
+        denied(within(c.set_session_properties(id, [("k", Some("v"))])).await),
+        denied(within(c.set_conflated(id, true)).await),
+        denied(within(c.set_throttled(id, Throttler::Unthrottled)).await),
+        denied(within(c.count("all")).await),
+        within(c.get_session_properties(id, ["*F"])).await.expect_err("denied"),
+        within(c.fetch_sessions(FetchRequest::default())).await.expect_err("denied"),
+        within(c.session_events(SessionEventParams::new())).await.expect_err("denied"),
+        within(c.queue_events()).await.expect_err("denied"),
+    ];
+    for e in errors {
+        assert_eq!(e.kind, ErrorKind::AccessDenied, "{e:?}");
+        assert!(matches!(e.details, ErrorDetails::Permission(ref p) if !p.is_empty()), "{e:?}");
+    }
+    // Denied before the id is looked up: an unknown id gives the same answer.
+    let e = within(c.set_conflated(SessionId::new(id.server, u64::MAX), true)).await.expect_err("denied");
+    assert_eq!(e.kind, ErrorKind::AccessDenied);
+    assert!(other.close_reason().is_none() && me.close_reason().is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_caller_that_closes_itself_gets_its_reply_first() {
+    let server = server().await;
+    let control = connect(server.url(), Some("control")).await;
+    assert_eq!(within(control.clients().close(control.id())).await, Ok(1));
+    assert_eq!(within(control.closed()).await, CloseReason::ClosedByController);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn registrations_are_bounded_per_session() {
+    let server = server().await;
+    let control = connect(server.url(), Some("control")).await;
+    let max = control.limits().max_registrations as usize;
+    let mut held = Vec::new();
+    for _ in 0..max {
+        held.push(
+            within(control.clients().session_events(SessionEventParams::new())).await.expect("register"),
+        );
+    }
+    let e =
+        within(control.clients().session_events(SessionEventParams::new())).await.expect_err("one too many");
+    assert_eq!(e.kind, ErrorKind::LimitExceeded);
+    // Closing one frees its slot.
+    if let Some(one) = held.pop() {
+        within(one.close()).await.expect("unregister");
+    }
+    within(control.clients().session_events(SessionEventParams::new())).await.expect("a free slot again");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_skips_the_snapshot_of_older_sessions() {
+    let server = server().await;
+    let control = connect(server.url(), Some("control")).await;
+    let old = connect(server.url(), None).await;
+    let params = SessionEventParams::new().after(old.start_time());
+    let mut events = within(control.clients().session_events(params)).await.expect("register");
+    let newcomer = loop {
+        // `$StartTime` has millisecond resolution: wait for a session that
+        // really started later than `old`.
+        let s = connect(server.url(), None).await;
+        if s.start_time() > old.start_time() {
+            break s;
+        }
+    };
+    let first = next_matching(&mut events, |_| true).await;
+    assert_eq!(first.session(), newcomer.id(), "no snapshot event for sessions started up to `after`");
+    server.shutdown().await;
+}
