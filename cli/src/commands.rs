@@ -53,7 +53,8 @@ fn password() -> Result<Option<String>, Failure> {
 
 async fn connect(cli: &Cli) -> Result<Session, Failure> {
     let mut options = ConnectOptions::new(cli.url.clone()).client_type(ClientType::Cli);
-    if let Some(principal) = &cli.principal {
+    // An empty USHER_PRINCIPAL means anonymous, as an unset one does.
+    if let Some(principal) = cli.principal.as_ref().filter(|p| !p.is_empty()) {
         options = options.principal(principal.clone());
         if let Some(password) = password()? {
             options = options.password(password);
