@@ -64,7 +64,9 @@ impl PropertySource for Lean {
             FixedKey::SessionId => InlineText::format(self.id).map_or(PropValue::Str(""), PropValue::Inline),
             FixedKey::Principal => PropValue::Str(&self.principal),
             FixedKey::Roles => PropValue::Str(&self.roles_text),
-            FixedKey::StartTime => InlineText::format(1_700_000_000_000u64).map_or(PropValue::Str(""), PropValue::Inline),
+            FixedKey::StartTime => {
+                InlineText::format(1_700_000_000_000u64).map_or(PropValue::Str(""), PropValue::Inline)
+            }
             _ => PropValue::Str(""),
         }
     }

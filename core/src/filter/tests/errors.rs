@@ -8,8 +8,11 @@ use crate::intern::Interner;
 const CLAUSE: &str = "expected a key, 'has', 'hasRoles', 'all', 'not' or '('";
 const OP: &str = "expected 'is', 'eq', 'ne', 'matches' or 'in'";
 
+/// `(line, column, message)` of one expected problem.
+type Expected = (u32, u32, String);
+
 /// `(filter, [(line, column, message)])`.
-fn cases() -> Vec<(String, Vec<(u32, u32, String)>)> {
+fn cases() -> Vec<(String, Vec<Expected>)> {
     let one =
         |text: &str, line: u32, col: u32, msg: &str| (text.to_owned(), vec![(line, col, msg.to_owned())]);
     let mut v = vec![
