@@ -23,6 +23,10 @@ pub const MAX_CLAUSES: usize = 1000;
 pub const MAX_MATCHES: usize = 16;
 /// The bound on a regex's compiled size and on its matching cache, in bytes.
 pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// The most problems reported for one filter: enough to fix a filter by, and
+/// it keeps the error small whatever the input (64 KiB of `&` would otherwise
+/// be 65,536 problems).
+pub const MAX_PROBLEMS: usize = 20;
 /// The longest user key (SPEC §2.2).
 pub const MAX_KEY_CHARS: usize = 256;
 
@@ -165,15 +169,26 @@ pub fn line_col(text: &str, at: u32) -> (u32, u32) {
     (line, col)
 }
 
-/// Turns problems into the wire form, in text order (stable for problems at
-/// the same place, so the parser's order survives).
+/// Turns problems into the wire form: the first [`MAX_PROBLEMS`] in text
+/// order (stable for problems at the same place, so the parser's order
+/// survives). Positions are found in one pass over the text, so the cost is
+/// linear in its length.
 pub fn to_filter_problems(text: &str, mut problems: Vec<Problem>) -> Vec<FilterProblem> {
     problems.sort_by_key(|p| p.span.start);
+    problems.truncate(MAX_PROBLEMS);
+    let (mut line, mut col, mut chars) = (1u32, 1u32, text.char_indices().peekable());
     problems
         .into_iter()
         .map(|p| {
-            let (line, column) = line_col(text, p.span.start);
-            FilterProblem { line, column, message: p.kind.to_string() }
+            while let Some((_, c)) = chars.next_if(|(i, _)| *i < p.span.start as usize) {
+                if c == '\n' {
+                    line += 1;
+                    col = 1;
+                } else {
+                    col += 1;
+                }
+            }
+            FilterProblem { line, column: col, message: p.kind.to_string() }
         })
         .collect()
 }

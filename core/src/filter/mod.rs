@@ -35,7 +35,9 @@ mod tests;
 
 use std::fmt;
 
-pub use self::error::{MAX_CLAUSES, MAX_DEPTH, MAX_MATCHES, MAX_TEXT_BYTES, Problem, ProblemKind, render};
+pub use self::error::{
+    MAX_CLAUSES, MAX_DEPTH, MAX_MATCHES, MAX_PROBLEMS, MAX_TEXT_BYTES, Problem, ProblemKind, render,
+};
 pub use self::print::print;
 use crate::error::{Error, FilterProblem};
 use crate::intern::{Interner, Sym};

@@ -69,6 +69,19 @@ fn deep_nesting_is_refused_on_a_small_stack() {
     worker.expect("spawn").join().expect("no stack overflow or panic");
 }
 
+/// Problems are capped, and finding their positions stays linear: 64 KiB of
+/// stray characters on many lines is refused quickly with the first 20.
+#[test]
+fn problems_are_capped() {
+    let text = "&\n".repeat(MAX_TEXT_BYTES / 2);
+    let start = std::time::Instant::now();
+    let e = compile(&text, &Interner::default()).expect_err("all bad");
+    assert!(start.elapsed() < std::time::Duration::from_secs(2), "took {:?}", start.elapsed());
+    assert_eq!(e.problems.len(), super::super::error::MAX_PROBLEMS);
+    let last = e.problems.last().expect("some");
+    assert_eq!((last.line, last.column, last.message.as_str()), (20, 1, "unexpected character '&'"));
+}
+
 #[test]
 fn clause_limit() {
     let i = Interner::default();
