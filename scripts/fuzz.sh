@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS seconds each (default 60):
 #   bash scripts/fuzz.sh 300
-# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a nightly
-# toolchain for its instrumentation flags; `-s none` because the sanitizers
-# are not available here. A crash leaves its input under fuzz/artifacts/.
+# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`); builds with the
+# installed stable toolchain. `-s none`: the sanitizers need nightly, which
+# this project does not use. A crash leaves its input under fuzz/artifacts/.
 set -euo pipefail
 
 seconds="${1:-60}"
@@ -16,5 +16,5 @@ fi
 
 for target in filter_parse protocol_decode; do
     echo "fuzz.sh: $target for ${seconds}s"
-    cargo +nightly fuzz run -s none "$target" -- -max_total_time="$seconds"
+    cargo fuzz run -s none "$target" -- -max_total_time="$seconds"
 done
