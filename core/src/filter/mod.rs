@@ -3,7 +3,7 @@
 //! A filter is text such as `$Principal is 'alice' and hasRoles ['CLIENT']`.
 //! It goes through one layer per file:
 //!
-//! - [`lex`](self::lex): text to tokens (keywords case-insensitive);
+//! - `lex`: text to tokens (keywords case-insensitive);
 //! - [`parse()`]: tokens to an [`ast::Expr`] with a span on every node,
 //!   collecting problems and enforcing the limits;
 //! - [`compile()`]: the tree to a [`CompiledFilter`] bound to an
@@ -99,8 +99,9 @@ pub struct CompiledFilter {
 }
 
 impl CompiledFilter {
-    /// True when the session matches. Does not allocate (see [`eval`](self::eval)
-    /// for the one caveat about `matches`).
+    /// True when the session matches. Does not allocate, with one caveat:
+    /// the first `matches` on a thread (and a regex state not met before)
+    /// fills that thread's regex cache.
     #[inline]
     pub fn matches<S: PropertySource + ?Sized>(&self, session: &S) -> bool {
         self.root.eval(session)
