@@ -141,7 +141,7 @@ impl Compiler<'_> {
 /// once wrapped (`a)|(b`) is refused rather than silently changing meaning.
 /// Both builds are bounded by [`REGEX_SIZE_LIMIT`] for the compiled program
 /// and for the lazy DFA's cache.
-fn build_regex(pattern: &str) -> Result<Regex, String> {
+pub(crate) fn build_regex(pattern: &str) -> Result<Regex, String> {
     let build =
         |p: &str| RegexBuilder::new(p).size_limit(REGEX_SIZE_LIMIT).dfa_size_limit(REGEX_SIZE_LIMIT).build();
     build(pattern).map_err(regex_message)?;

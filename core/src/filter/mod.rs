@@ -144,7 +144,19 @@ pub fn parse_problems(text: &str) -> Result<ast::Expr, Vec<Problem>> {
 /// from). When the interner is full, a name it cannot take matches no
 /// session (no session can hold it); that is not an error.
 pub fn compile(text: &str, interner: &Interner) -> Result<CompiledFilter, FilterError> {
-    let expr = parse(text)?;
+    let (parsed, patterns) = parse::parse_with_patterns(text);
+    let expr = match parsed {
+        Ok(expr) => expr,
+        Err(mut problems) => {
+            // Check the regexes too, so that one attempt shows every problem.
+            for p in patterns {
+                if let Err(msg) = compile::build_regex(&p.value) {
+                    problems.push(Problem::new(ProblemKind::BadRegex(msg), p.span));
+                }
+            }
+            return Err(FilterError { problems: error::to_filter_problems(text, problems) });
+        }
+    };
     let mut compiler = compile::Compiler { interner, problems: Vec::new() };
     let root = compiler.expr(&expr);
     if !compiler.problems.is_empty() {

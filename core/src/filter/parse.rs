@@ -27,12 +27,29 @@ const STRING: &str = "a quoted string";
 
 /// Parses `text` into a syntax tree, or returns every problem found.
 pub fn parse(text: &str) -> Result<Expr, Vec<Problem>> {
+    parse_with_patterns(text).0
+}
+
+/// [`parse`], and the patterns of the first [`MAX_MATCHES`] `matches`
+/// clauses read, even when the filter as a whole does not parse, so the
+/// caller can report a bad regex along with the syntax problems.
+pub(crate) fn parse_with_patterns(text: &str) -> (Result<Expr, Vec<Problem>>, Vec<Str>) {
     if text.len() > MAX_TEXT_BYTES {
-        return Err(vec![Problem::new(ProblemKind::TooLong, Span::new(0, 0))]);
+        return (Err(vec![Problem::new(ProblemKind::TooLong, Span::new(0, 0))]), Vec::new());
     }
     let mut problems = Vec::new();
     let tokens = lex(text, &mut problems);
-    let mut p = Parser { text, tokens, pos: 0, problems, depth: 0, clauses: 0, matches: 0, fatal: false };
+    let mut p = Parser {
+        text,
+        tokens,
+        pos: 0,
+        problems,
+        depth: 0,
+        clauses: 0,
+        matches: 0,
+        patterns: Vec::new(),
+        fatal: false,
+    };
     let mut result = p.or();
     // Whatever follows a complete filter is a mistake; report it, then parse
     // on after the next `and`/`or` to find any further problems.
@@ -55,10 +72,11 @@ pub fn parse(text: &str) -> Result<Expr, Vec<Problem>> {
             let _ = p.or();
         }
     }
-    match result {
+    let result = match result {
         Some(expr) if p.problems.is_empty() => Ok(expr),
         _ => Err(p.problems),
-    }
+    };
+    (result, p.patterns)
 }
 
 struct Parser<'t> {
@@ -69,6 +87,8 @@ struct Parser<'t> {
     depth: usize,
     clauses: usize,
     matches: usize,
+    /// The first `matches` patterns, see [`parse_with_patterns`].
+    patterns: Vec<Str>,
     /// A limit was hit: stop parsing.
     fatal: bool,
 }
@@ -286,6 +306,9 @@ impl Parser<'_> {
                     }
                 }
                 let value = self.string()?;
+                if op == CompareOp::Matches && self.matches <= MAX_MATCHES {
+                    self.patterns.push(value.clone());
+                }
                 Clause::Compare { key, op, value }
             }
             _ => return self.fail(CLAUSE_START),

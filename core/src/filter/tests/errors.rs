@@ -115,6 +115,14 @@ fn cases() -> Vec<(String, Vec<Expected>)> {
             (1, 30, "expected a quoted string after 'is'".into()),
         ],
     ));
+    // A bad regex is reported along with syntax problems.
+    v.push((
+        "a matches '[' and b is or c matches '(?:a)'".into(),
+        vec![
+            (1, 11, "invalid regular expression: unclosed character class".into()),
+            (1, 24, "expected a quoted string after 'is'".into()),
+        ],
+    ));
     v.push((
         "a is 'x')) or b is".into(),
         vec![
