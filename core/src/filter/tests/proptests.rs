@@ -91,3 +91,94 @@ fn check_no_panic(text: &str) {
         let _ = render(text, &e.problems);
     }
 }
+
+/// A direct reading of SPEC §3 over the syntax tree, with none of the
+/// compiler's work (interning, folding, reordering, `ne` as `not eq`).
+fn reference(e: &Expr, s: &crate::filter::testing::TestSession, i: &Interner) -> bool {
+    use crate::props::PropertySource;
+    let value = |k: &Key| -> Option<String> {
+        match &k.kind {
+            KeyKind::Fixed(f) => Some(s.fixed(*f).as_str().to_owned()),
+            KeyKind::User(name) => i.get(name).and_then(|sym| s.user(sym)).map(str::to_owned),
+        }
+    };
+    match &e.kind {
+        ExprKind::Or(v) => v.iter().any(|e| reference(e, s, i)),
+        ExprKind::And(v) => v.iter().all(|e| reference(e, s, i)),
+        ExprKind::Not(e) => !reference(e, s, i),
+        ExprKind::Clause(Clause::All) => true,
+        ExprKind::Clause(Clause::Compare { key, op, value: want }) => {
+            let got = value(key);
+            match op {
+                CompareOp::Is | CompareOp::Eq => got.as_deref() == Some(&*want.value),
+                CompareOp::Ne => got.as_deref() != Some(&*want.value),
+                CompareOp::Matches => got.is_some_and(|g| {
+                    regex::Regex::new(&format!("^(?:{})$", want.value))
+                        .expect("test patterns are valid")
+                        .is_match(&g)
+                }),
+            }
+        }
+        ExprKind::Clause(Clause::In { key, values }) => {
+            value(key).is_some_and(|g| values.iter().any(|v| *v.value == *g))
+        }
+        ExprKind::Clause(Clause::Has { key }) => value(key).is_some(),
+        ExprKind::Clause(Clause::HasRoles { roles }) => {
+            roles.iter().all(|r| i.get(&r.value).is_some_and(|sym| s.has_role(sym)))
+        }
+    }
+}
+
+/// Trees over the keys, values and roles of the fixture sessions, so that
+/// clauses are true for some sessions and false for others.
+fn fixture_expr() -> impl Strategy<Value = Expr> {
+    let key = prop_oneof![
+        Just(KeyKind::Fixed(FixedKey::Principal)),
+        Just(KeyKind::Fixed(FixedKey::Country)),
+        proptest::sample::select(vec!["Tier", "Dept", "Empty", "Missing"])
+            .prop_map(|k| KeyKind::User(k.into())),
+    ]
+    .prop_map(|kind| Key { kind, span: Span::default() });
+    let val = proptest::sample::select(vec!["1", "2", "10", "eng", "Eng", "", "alice", "bob", "DE"])
+        .prop_map(|v| s(v.to_owned()));
+    let pattern = proptest::sample::select(vec!["[0-9]+", ".*e.*", "(?i)eng", "", "a.*|b.*"])
+        .prop_map(|v| s(v.to_owned()));
+    let role = proptest::sample::select(vec!["CLIENT", "OPERATOR", "ADMINISTRATOR", "NOBODY"])
+        .prop_map(|v| s(v.to_owned()));
+    let op = proptest::sample::select(vec![CompareOp::Is, CompareOp::Eq, CompareOp::Ne]);
+    let clause = prop_oneof![
+        Just(Clause::All),
+        (key.clone(), op, val.clone()).prop_map(|(key, op, value)| Clause::Compare { key, op, value }),
+        (key.clone(), pattern).prop_map(|(key, value)| Clause::Compare {
+            key,
+            op: CompareOp::Matches,
+            value
+        }),
+        (key.clone(), prop::collection::vec(val, 1..3)).prop_map(|(key, values)| Clause::In { key, values }),
+        key.prop_map(|key| Clause::Has { key }),
+        prop::collection::vec(role, 1..3).prop_map(|roles| Clause::HasRoles { roles }),
+    ]
+    .prop_map(|c| Expr { kind: ExprKind::Clause(c), span: Span::default() });
+    clause.prop_recursive(5, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4).prop_map(ExprKind::Or),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(ExprKind::And),
+            inner.prop_map(|e| ExprKind::Not(Box::new(e))),
+        ]
+        .prop_map(|kind| Expr { kind, span: Span::default() })
+    })
+}
+
+proptest! {
+    /// The compiled filter agrees with the reference reading on every
+    /// fixture session.
+    #[test]
+    fn compiled_filters_agree_with_the_reference(e in fixture_expr()) {
+        let (interner, sessions) = super::sessions();
+        let text = print(&e);
+        let f = compile(&text, &interner).expect("printed trees compile");
+        for (name, s) in &sessions {
+            prop_assert_eq!(f.matches(s), reference(&e, s, &interner), "{} on {}", text, name);
+        }
+    }
+}
