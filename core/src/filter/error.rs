@@ -70,7 +70,7 @@ pub enum ProblemKind {
         /// The fixed key it differs from only in case, if any.
         suggestion: Option<&'static str>,
     },
-    /// A user key longer than 256 characters.
+    /// A user key longer than 256 characters: `kkk...k is 'x'` with 257 `k`s.
     KeyTooLong,
     /// A role name that is not `[A-Za-z0-9_.-]{1,64}`: `hasRoles ['A B']`.
     BadRoleName(String),
@@ -79,7 +79,7 @@ pub enum ProblemKind {
     BadRegex(String),
     /// The 17th `matches` clause of a filter.
     TooManyMatches,
-    /// A filter over 64 KiB.
+    /// A filter over 64 KiB: `all` followed by 65,534 spaces.
     TooLong,
     /// Nesting deeper than 64: `not not ... a is 'x'` with 65 `not`s.
     TooDeep,
