@@ -57,10 +57,19 @@ enum Resolved {
 
 pub(crate) struct Compiler<'a> {
     pub(crate) interner: &'a Interner,
+    /// Intern new names (`true`), or only look them up (see
+    /// [`super::compile_without_interning`]).
+    pub(crate) intern: bool,
     pub(crate) problems: Vec<Problem>,
 }
 
 impl Compiler<'_> {
+    /// The symbol of a user key or role name; `None` when no session can
+    /// hold it (see the module docs).
+    fn sym(&self, name: &str) -> Option<Sym> {
+        if self.intern { self.interner.intern(name) } else { self.interner.get(name) }
+    }
+
     pub(crate) fn expr(&mut self, e: &Expr) -> Node {
         match &e.kind {
             ExprKind::Or(items) => fold(items.iter().map(|i| self.expr(i)).collect(), false),
@@ -73,9 +82,7 @@ impl Compiler<'_> {
     fn key(&self, key: &Key) -> Resolved {
         match &key.kind {
             KeyKind::Fixed(k) => Resolved::Prop(Prop::Fixed(*k)),
-            KeyKind::User(name) => {
-                self.interner.intern(name).map_or(Resolved::Absent, |s| Resolved::Prop(Prop::User(s)))
-            }
+            KeyKind::User(name) => self.sym(name).map_or(Resolved::Absent, |s| Resolved::Prop(Prop::User(s))),
         }
     }
 
@@ -90,7 +97,7 @@ impl Compiler<'_> {
             Clause::HasRoles { roles } => {
                 let mut syms = Vec::with_capacity(roles.len());
                 for role in roles {
-                    match self.interner.intern(&role.value) {
+                    match self.sym(&role.value) {
                         Some(sym) => syms.push(sym),
                         // See the module docs: no session can hold it.
                         None => return Node::Const(false),

@@ -144,6 +144,21 @@ pub fn parse_problems(text: &str) -> Result<ast::Expr, Vec<Problem>> {
 /// from). When the interner is full, a name it cannot take matches no
 /// session (no session can hold it); that is not an error.
 pub fn compile(text: &str, interner: &Interner) -> Result<CompiledFilter, FilterError> {
+    compile_with(text, interner, true)
+}
+
+/// Like [`compile`], but looks names up instead of interning them: a user
+/// key or role the interner does not hold matches no session, and the
+/// interner does not grow. For one-shot operations (close, change roles or
+/// list by filter), which only see the sessions that exist now: filters sent
+/// by clients then cannot fill the table that sessions' keys need. A filter
+/// kept to match sessions that connect later (an event listener) must use
+/// [`compile`].
+pub fn compile_without_interning(text: &str, interner: &Interner) -> Result<CompiledFilter, FilterError> {
+    compile_with(text, interner, false)
+}
+
+fn compile_with(text: &str, interner: &Interner, intern: bool) -> Result<CompiledFilter, FilterError> {
     let (parsed, patterns) = parse::parse_with_patterns(text);
     let expr = match parsed {
         Ok(expr) => expr,
@@ -157,7 +172,7 @@ pub fn compile(text: &str, interner: &Interner) -> Result<CompiledFilter, Filter
             return Err(FilterError { problems: error::to_filter_problems(text, problems) });
         }
     };
-    let mut compiler = compile::Compiler { interner, problems: Vec::new() };
+    let mut compiler = compile::Compiler { interner, intern, problems: Vec::new() };
     let root = compiler.expr(&expr);
     if !compiler.problems.is_empty() {
         return Err(FilterError { problems: error::to_filter_problems(text, compiler.problems) });

@@ -159,6 +159,26 @@ fn full_interner_names_match_nothing() {
     assert_eq!(compile("Unknown is 'x' and $Principal is 'a'", &full).expect("ok").index_hints().len(), 1);
 }
 
+/// One-shot compilation looks names up: unknown names match nothing and the
+/// interner does not grow; known ones behave as with `compile`.
+#[test]
+fn compile_without_interning_does_not_grow_the_table() {
+    let (i, sessions) = sessions();
+    let before = i.len();
+    for (text, want) in [
+        ("NeverSeen is 'x'", 0),
+        ("NeverSeen ne 'x'", 6),
+        ("hasRoles ['NEVER_SEEN']", 0),
+        ("not hasRoles ['NEVER_SEEN'] and Tier is '1'", 2),
+        ("hasRoles ['CLIENT'] and has Tier", 2),
+    ] {
+        let f = super::super::compile_without_interning(text, &i).expect("valid");
+        assert_eq!(sessions.iter().filter(|(_, s)| f.matches(s)).count(), want, "{text}");
+    }
+    assert_eq!(i.len(), before);
+    assert!(super::super::compile_without_interning("a is", &i).is_err());
+}
+
 #[test]
 fn printer_canonical_form() {
     for (text, printed) in [
