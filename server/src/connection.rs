@@ -74,55 +74,73 @@ pub(crate) async fn handle(
 ) {
     let span = tracing::info_span!("session", %peer, connector = %connector, id = tracing::field::Empty, principal = tracing::field::Empty);
     async move {
-        let _ = socket.set_nodelay(true);
-        let limits = shared.config.limits;
-        let deadline = Instant::now() + limits.hello_timeout();
-        // The hello bound covers the HTTP upgrade too.
-        let upgrade =
-            tokio_tungstenite::accept_async_with_config(socket, Some(ws_config(limits.max_frame_bytes)));
-        let ws = tokio::select! {
-            _ = shutdown.recv() => return,
-            r = tokio::time::timeout_at(deadline, upgrade) => match r {
-                Ok(Ok(ws)) => ws,
-                Ok(Err(e)) => { tracing::debug!(error = %e, "WebSocket upgrade failed"); return; }
-                Err(_) => { tracing::info!("no WebSocket upgrade within the hello timeout"); return; }
-            },
-        };
-        let (mut sink, mut source) = ws.split();
-        let first = tokio::select! {
-            _ = shutdown.recv() => return,
-            r = tokio::time::timeout_at(deadline, source.next()) => r,
-        };
-        let hello = match read_hello(first) {
-            Ok(hello) => hello,
-            Err((reason, error)) => {
-                tracing::info!(reason = %reason, error = %error.message, "hello refused");
-                reject(&mut sink, reason, error).await;
-                return;
-            }
-        };
-        let session = match open(&shared, &listener, &connector, peer, hello).await {
-            Ok(opened) => opened,
-            Err((reason, error)) => {
-                tracing::info!(reason = %reason, kind = %error.kind, error = %error.message, "hello refused");
-                reject(&mut sink, reason, error).await;
-                return;
-            }
-        };
+        // Boxed: the hello phase's state (upgrade, decoding, authentication)
+        // is large and short-lived; boxing it keeps it out of the task's own
+        // allocation, which lives as long as the session (SPEC §6 memory).
+        let opened = Box::pin(hello_phase(socket, peer, &shared, &listener, &connector, &mut shutdown)).await;
         drop(hello_permit);
-        let (session, welcome, principal) = session;
-        tracing::Span::current().record("id", tracing::field::display(session.id));
-        tracing::Span::current().record("principal", principal.as_ref());
-        tracing::info!("session opened");
-        let frame = encode(&ServerMessage::Welcome(welcome));
-        if sink.send(Message::Binary(Bytes::from(frame))).await.is_err() {
-            shared.close_session(session.id, CloseReason::ConnectionLost);
-            return;
-        }
+        let Some((mut sink, mut source, session, principal)) = opened else { return };
         serve(&shared, &session, &principal, &mut sink, &mut source, &mut shutdown).await;
     }
     .instrument(span)
     .await
+}
+
+type Opened = (Sink, Source, Arc<Session>, Box<str>);
+
+/// Upgrade, hello, welcome (or rejection). `None` when no session opened.
+async fn hello_phase(
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    listener: &ListenerConfig,
+    connector: &Arc<str>,
+    shutdown: &mut Shutdown,
+) -> Option<Opened> {
+    let _ = socket.set_nodelay(true);
+    let limits = shared.config.limits;
+    let deadline = Instant::now() + limits.hello_timeout();
+    // The hello bound covers the HTTP upgrade too.
+    let upgrade =
+        tokio_tungstenite::accept_async_with_config(socket, Some(ws_config(limits.max_frame_bytes)));
+    let ws = tokio::select! {
+        _ = shutdown.recv() => return None,
+        r = tokio::time::timeout_at(deadline, upgrade) => match r {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(e)) => { tracing::debug!(error = %e, "WebSocket upgrade failed"); return None; }
+            Err(_) => { tracing::info!("no WebSocket upgrade within the hello timeout"); return None; }
+        },
+    };
+    let (mut sink, mut source) = ws.split();
+    let first = tokio::select! {
+        _ = shutdown.recv() => return None,
+        r = tokio::time::timeout_at(deadline, source.next()) => r,
+    };
+    let hello = match read_hello(first) {
+        Ok(hello) => hello,
+        Err((reason, error)) => {
+            tracing::info!(reason = %reason, error = %error.message, "hello refused");
+            reject(&mut sink, reason, error).await;
+            return None;
+        }
+    };
+    let (session, welcome, principal) = match open(shared, listener, connector, peer, hello).await {
+        Ok(opened) => opened,
+        Err((reason, error)) => {
+            tracing::info!(reason = %reason, kind = %error.kind, error = %error.message, "hello refused");
+            reject(&mut sink, reason, error).await;
+            return None;
+        }
+    };
+    tracing::Span::current().record("id", tracing::field::display(session.id));
+    tracing::Span::current().record("principal", principal.as_ref());
+    tracing::info!("session opened");
+    let frame = encode(&ServerMessage::Welcome(welcome));
+    if sink.send(Message::Binary(Bytes::from(frame))).await.is_err() {
+        shared.close_session(session.id, CloseReason::ConnectionLost);
+        return None;
+    }
+    Some((sink, source, session, principal))
 }
 
 type Refusal = (CloseReason, Error);
@@ -243,7 +261,7 @@ async fn open(
     let role_set = shared.roles.resolve(&roles).map_err(|e| (CloseReason::AuthenticationFailed, e))?;
     let id = shared.next_id();
     let policy = listener.queue.policy();
-    let session = Session::new(id, policy, role_set.clone());
+    let session = Session::new(id, policy, role_set.clone(), shared.now_ms());
     let start_time = now_ms();
     let principal: Box<str> = hello.principal.clone().unwrap_or_default().into();
     let record = Record {
@@ -294,13 +312,14 @@ async fn serve(
         return;
     }
     let closing = encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
-    let _ = timeout(CLOSE_GRACE, async {
+    // Boxed: only closing sessions need this state.
+    let _ = Box::pin(timeout(CLOSE_GRACE, async {
         while let Some(item) = session.drain_one(&shared.events) {
             sink.feed(Message::Binary(item.frame)).await?;
         }
         sink.send(Message::Binary(Bytes::from(closing))).await?;
         sink.close().await
-    })
+    }))
     .await;
 }
 
@@ -323,22 +342,23 @@ async fn read_loop(
     source: &mut Source,
 ) -> CloseReason {
     let limits = shared.config.limits;
-    let idle = Duration::from_millis(u64::from(limits.idle_timeout_ms));
     loop {
-        let msg = match timeout(idle, source.next()).await {
-            Err(_) => return CloseReason::IdleTimeout,
-            Ok(None) => return CloseReason::ConnectionLost,
-            Ok(Some(Err(WsError::Capacity(e)))) => {
+        // No per-session timer: the server's sweeper (`crate::sweeper`)
+        // closes sessions whose last frame is older than the idle timeout.
+        let msg = match source.next().await {
+            None => return CloseReason::ConnectionLost,
+            Some(Err(WsError::Capacity(e))) => {
                 tracing::info!(error = %e, "frame too large");
                 return CloseReason::MessageTooLarge;
             }
-            Ok(Some(Err(WsError::Protocol(e)))) => {
+            Some(Err(WsError::Protocol(e))) => {
                 tracing::info!(error = %e, "WebSocket protocol error");
                 return CloseReason::ProtocolError;
             }
-            Ok(Some(Err(_))) => return CloseReason::ConnectionLost,
-            Ok(Some(Ok(m))) => m,
+            Some(Err(_)) => return CloseReason::ConnectionLost,
+            Some(Ok(m)) => m,
         };
+        session.touch(shared.now_ms());
         let bytes = match msg {
             Message::Binary(b) => b,
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
@@ -376,11 +396,9 @@ async fn read_loop(
 }
 
 /// Writes queued messages as fast as the socket takes them, paced by the
-/// throttler; pings while idle. Returns when the session starts closing or
-/// the socket fails.
+/// throttler; pings when the sweeper asks. Returns when the session starts
+/// closing or the socket fails.
 async fn write_loop(shared: &Arc<Shared>, session: &Arc<Session>, sink: &mut Sink) -> CloseReason {
-    let ping_every = Duration::from_millis(u64::from(shared.config.limits.ping_interval_ms));
-    let mut next_ping = Instant::now() + ping_every;
     let mut next_write = Instant::now();
     loop {
         match session.next(&shared.events) {
@@ -389,11 +407,15 @@ async fn write_loop(shared: &Arc<Shared>, session: &Arc<Session>, sink: &mut Sin
                 match session.throttler() {
                     Throttler::Unthrottled => {}
                     Throttler::MessagesPerSecond(n) => {
-                        tokio::time::sleep_until(next_write).await;
+                        // Boxed: throttling is rare, and an inline timer
+                        // would grow every session's future.
+                        Box::pin(tokio::time::sleep_until(next_write)).await;
                         next_write = next_write.max(Instant::now()) + Duration::from_secs(1) / n.max(1);
                     }
                     Throttler::BytesPerSecond(b) => {
-                        tokio::time::sleep_until(next_write).await;
+                        // Boxed: throttling is rare, and an inline timer
+                        // would grow every session's future.
+                        Box::pin(tokio::time::sleep_until(next_write)).await;
                         let secs = len as f64 / b.max(1) as f64;
                         next_write = next_write.max(Instant::now()) + Duration::from_secs_f64(secs.min(60.0));
                     }
@@ -401,20 +423,42 @@ async fn write_loop(shared: &Arc<Shared>, session: &Arc<Session>, sink: &mut Sin
                 if sink.send(Message::Binary(item.frame)).await.is_err() {
                     return CloseReason::ConnectionLost;
                 }
-                next_ping = Instant::now() + ping_every;
             }
             Next::Closing(reason) => return reason,
             Next::Empty => {
-                tokio::select! {
-                    _ = session.notified() => {}
-                    _ = tokio::time::sleep_until(next_ping) => {
-                        if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                            return CloseReason::ConnectionLost;
-                        }
-                        next_ping = Instant::now() + ping_every;
+                if session.take_ping() {
+                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                        return CloseReason::ConnectionLost;
                     }
+                    continue;
                 }
+                session.notified().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn session_future_stays_small() -> anyhow::Result<()> {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = l.local_addr()?;
+        let _c = TcpStream::connect(addr).await?;
+        let (s, peer) = l.accept().await?;
+        let shared = Shared::new(crate::Config::default())?;
+        let sem = Arc::new(tokio::sync::Semaphore::new(1));
+        let permit = sem.try_acquire_owned()?;
+        let (tx, rx) = tokio::sync::broadcast::channel(1);
+        let f = handle(s, peer, shared, ListenerConfig::default(), Arc::from("x"), permit, Shutdown::new(rx));
+        // The task's allocation lives as long as the session; the hello
+        // phase is boxed so it does not count. (Debug-build size; release
+        // is smaller.)
+        let size = std::mem::size_of_val(&f);
+        assert!(size < 2048, "the per-session future grew to {size} B");
+        drop(tx);
+        Ok(())
     }
 }

@@ -33,6 +33,7 @@ mod roles;
 mod session;
 mod shutdown;
 mod state;
+mod sweeper;
 mod topics;
 
 use std::future::Future;
@@ -126,6 +127,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         };
         tokio::spawn(acceptor.run());
     }
+    tokio::spawn(sweeper::run(shared.clone(), shutdown::Shutdown::new(notify_shutdown.subscribe())));
     Ok(ServerHandle { urls, server_name, shared, notify_shutdown, shutdown_complete })
 }
 

@@ -8,6 +8,7 @@
 //! limit only *marks* the session closing with `MESSAGE_QUEUE_LIMIT_REACHED`;
 //! the connection task then removes it from the registry.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -55,11 +56,16 @@ pub(crate) struct Session {
     // Wakes the connection task when the session starts closing, even while
     // its writer is blocked on a client that does not read.
     closed: Notify,
+    /// When the last frame arrived (ms on the server's monotonic clock);
+    /// read by the sweeper for the idle timeout.
+    last_seen: AtomicU64,
+    /// Set by the sweeper: the writer sends a ping when next idle.
+    ping_due: AtomicBool,
 }
 
 impl Session {
     /// A new session with an empty queue.
-    pub(crate) fn new(id: SessionId, policy: QueuePolicy, roles: Arc<RoleSet>) -> Arc<Self> {
+    pub(crate) fn new(id: SessionId, policy: QueuePolicy, roles: Arc<RoleSet>, now_ms: u64) -> Arc<Self> {
         Arc::new(Self {
             id,
             state: Mutex::new(State {
@@ -70,6 +76,8 @@ impl Session {
             }),
             wake: Notify::new(),
             closed: Notify::new(),
+            last_seen: AtomicU64::new(now_ms),
+            ping_due: AtomicBool::new(false),
         })
     }
 
@@ -86,6 +94,27 @@ impl Session {
     /// Replaces the roles (the registry record is updated by the caller).
     pub(crate) fn set_roles(&self, roles: Arc<RoleSet>) {
         self.lock().roles = roles;
+    }
+
+    /// Records traffic from the client.
+    pub(crate) fn touch(&self, now_ms: u64) {
+        self.last_seen.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// When the client was last heard from.
+    pub(crate) fn last_seen(&self) -> u64 {
+        self.last_seen.load(Ordering::Relaxed)
+    }
+
+    /// Asks the writer to ping.
+    pub(crate) fn request_ping(&self) {
+        self.ping_due.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// True (once) when a ping is due.
+    pub(crate) fn take_ping(&self) -> bool {
+        self.ping_due.swap(false, Ordering::Relaxed)
     }
 
     /// Why the session is closing, if it is.

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub topics: Topics,
     pub auth: Authenticator,
     pub restrictions: Vec<(String, Restrict)>,
+    /// Origin of [`Shared::now_ms`].
+    epoch: std::time::Instant,
 }
 
 impl Shared {
@@ -76,7 +78,13 @@ impl Shared {
             auth,
             restrictions,
             config,
+            epoch: std::time::Instant::now(),
         }))
+    }
+
+    /// Milliseconds on a monotonic clock (for idle timeouts).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     /// A fresh session id.
