@@ -89,19 +89,13 @@ pub fn queue_event_line(event: &QueueEvent) -> String {
     format!("{kind} {} {}", event.session(), policy_text(event.policy()))
 }
 
-/// Each problem as `line:column: message`, then the filter line with a
-/// caret under the column.
+/// The filter module's caret rendering when the filter text is known;
+/// otherwise each problem as `line:column: message`.
 pub fn filter_problems(filter: Option<&str>, problems: &[FilterProblem]) -> String {
-    let mut out = String::new();
-    for p in problems {
-        let _ = writeln!(out, "{}:{}: {}", p.line, p.column, p.message);
-        let line = filter.and_then(|f| f.lines().nth((p.line as usize).saturating_sub(1)));
-        if let Some(line) = line {
-            let _ = writeln!(out, "  {line}");
-            let _ = writeln!(out, "  {}^", " ".repeat((p.column as usize).saturating_sub(1)));
-        }
+    match filter {
+        Some(text) => usher_core::filter::render(text, problems),
+        None => problems.iter().map(|p| format!("{}:{}: {}\n", p.line, p.column, p.message)).collect(),
     }
-    out
 }
 
 /// An error for people: names the permission, renders filter problems.
@@ -128,8 +122,12 @@ mod tests {
 
     #[test]
     fn caret_points_at_the_column() {
-        let p = FilterProblem { line: 1, column: 11, message: "expected a quoted string after 'is'".into() };
-        let text = filter_problems(Some("$Principal is"), &[p]);
-        assert_eq!(text, "1:11: expected a quoted string after 'is'\n  $Principal is\n            ^\n");
+        let p = FilterProblem { line: 1, column: 15, message: "expected a quoted string after 'is'".into() };
+        let text = filter_problems(Some("$Principal is"), std::slice::from_ref(&p));
+        let caret = text.lines().find(|l| l.trim_end().ends_with('^')).unwrap_or_default();
+        let line = text.lines().find(|l| l.contains("$Principal is")).unwrap_or_default();
+        // "$Principal is" is 13 characters: the caret is two past its end, under column 15.
+        assert_eq!(caret.trim_end().chars().count(), line.chars().count() + 2, "{text}");
+        assert_eq!(filter_problems(None, &[p]), "1:15: expected a quoted string after 'is'\n");
     }
 }
