@@ -8,7 +8,7 @@
 //! registry, queues and topics never make it wait, so there is nothing to
 //! gain from spawning, and the response is queued in request order.
 
-mod change_roles;
+pub(crate) mod change_roles;
 mod close;
 mod count;
 mod fetch_sessions;
