@@ -82,10 +82,33 @@ struct Principal {
     roles: Vec<String>,
 }
 
-/// Verifies hellos against the configured principals.
-pub(crate) struct Authenticator {
+struct Accounts {
     principals: BTreeMap<String, Principal>,
     anonymous: Option<Vec<String>>,
+}
+
+impl Accounts {
+    fn from_store(store: &SecurityStore) -> Self {
+        let principals = store
+            .principals
+            .iter()
+            .map(|(name, p)| {
+                (name.clone(), Principal { hash: Arc::from(p.password_hash()), roles: p.roles().to_vec() })
+            })
+            .collect();
+        let anonymous = match &store.anonymous {
+            AnonymousPolicy::Deny => None,
+            AnonymousPolicy::Roles(roles) => Some(roles.clone()),
+        };
+        Self { principals, anonymous }
+    }
+}
+
+/// Verifies hellos against the configured principals.
+pub(crate) struct Authenticator {
+    // Swapped whole on a store reload; a std RwLock: nothing awaits while
+    // it is held (the Arc is cloned out before verification).
+    accounts: std::sync::RwLock<Arc<Accounts>>,
     dummy_hash: Arc<str>,
     // Bounded: when full, `try_send` fails and the login is refused with
     // `AuthError::Busy` (the client sees AUTHENTICATION_FAILED with that reason).
@@ -94,7 +117,7 @@ pub(crate) struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("principals", &self.principals.len()).finish_non_exhaustive()
+        f.debug_struct("Authenticator").finish_non_exhaustive()
     }
 }
 
@@ -124,23 +147,16 @@ impl Authenticator {
                 }
             })?;
         }
-        let principals = store
-            .principals
-            .iter()
-            .map(|(name, p)| {
-                (name.clone(), Principal { hash: Arc::from(p.password_hash()), roles: p.roles().to_vec() })
-            })
-            .collect();
-        let anonymous = match &store.anonymous {
-            AnonymousPolicy::Deny => None,
-            AnonymousPolicy::Roles(roles) => Some(roles.clone()),
-        };
         Ok(Self {
-            principals,
-            anonymous,
+            accounts: std::sync::RwLock::new(Arc::new(Accounts::from_store(store))),
             dummy_hash: Arc::from(hash_password("usher dummy password")?.as_str()),
             jobs: tx,
         })
+    }
+
+    /// Replaces the principals and the anonymous policy (store reload).
+    pub(crate) fn replace(&self, store: &SecurityStore) {
+        *self.accounts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Accounts::from_store(store));
     }
 
     /// Authenticates a hello: `None` principal is anonymous. Returns the roles.
@@ -149,10 +165,11 @@ impl Authenticator {
         principal: Option<&str>,
         password: Option<&str>,
     ) -> Result<Vec<String>, AuthError> {
+        let accounts = self.accounts.read().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(principal) = principal else {
-            return self.anonymous.clone().ok_or(AuthError::AnonymousDenied);
+            return accounts.anonymous.clone().ok_or(AuthError::AnonymousDenied);
         };
-        let known = self.principals.get(principal);
+        let known = accounts.principals.get(principal);
         let (hash, dummy) = match known {
             Some(p) => (p.hash.clone(), false),
             None => (self.dummy_hash.clone(), true),

@@ -36,6 +36,9 @@ pub struct Config {
     /// their own.
     #[serde(skip)]
     pub store: Option<SecurityStore>,
+    /// Where `store` was loaded from (re-read on SIGHUP).
+    #[serde(skip)]
+    pub store_path: Option<PathBuf>,
     /// The password verification pool (SPEC §8).
     pub auth: AuthSection,
 }
@@ -314,6 +317,7 @@ impl Config {
             let loaded = SecurityStore::load(&store_path)
                 .with_context(|| format!("loading the security store {}", store_path.display()))?;
             config.store = Some(loaded);
+            config.store_path = Some(store_path);
         }
         config.validate().with_context(|| format!("validating {}", path.display()))?;
         Ok(config)

@@ -83,6 +83,14 @@ impl ServerHandle {
         self.shared.registry.len()
     }
 
+    /// Replaces the security store (what SIGHUP does with a store that
+    /// loaded): later logins use its principals; role definitions apply to
+    /// every session at once.
+    pub fn reload_security(&self, store: &usher_core::security::SecurityStore) {
+        self.shared.replace_store(store);
+        tracing::info!(principals = store.principals.len(), "security store reloaded");
+    }
+
     /// Closes every session with `SERVER_SHUTDOWN` and waits (a few seconds
     /// at most) for their connections to finish.
     pub async fn shutdown(mut self) {

@@ -42,6 +42,22 @@ async fn signal() {
     }
 }
 
+/// SIGHUP: re-read the security store; a bad one is refused and the old
+/// one kept.
+#[cfg(unix)]
+fn reload(server: &usher_server::ServerHandle, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: no security store file is configured; nothing to reload");
+        return;
+    };
+    match usher_core::security::SecurityStore::load(path) {
+        Ok(store) => server.reload_security(&store),
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.display(), "SIGHUP: security store refused; keeping the old one")
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -69,10 +85,26 @@ async fn main() -> anyhow::Result<()> {
         }
         config.listeners[0].address = addr;
     }
+    let server_store_path = config.store_path.clone();
     let server = usher_server::start(config).await?;
     for url in server.urls() {
         println!("usher-server listening on {url}");
     }
+    let store_path = server_store_path.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal as unix_signal};
+        let mut hup = unix_signal(SignalKind::hangup())?;
+        let stop = signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = hup.recv() => reload(&server, store_path.as_deref()),
+            }
+        }
+    }
+    #[cfg(not(unix))]
     signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;

@@ -58,6 +58,13 @@ impl Roles {
         self.model.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Replaces the role model (store reload); cached sets are dropped, so
+    /// sets resolved from now on carry the new permissions.
+    pub(crate) fn replace_model(&self, model: RoleModel) {
+        *self.model.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(model);
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// The shared set for these names (any order, duplicates allowed).
     pub(crate) fn resolve<S: AsRef<str>>(&self, names: &[S]) -> Result<Arc<RoleSet>, Error> {
         let mut sorted: Vec<String> = names.iter().map(|n| n.as_ref().to_owned()).collect();

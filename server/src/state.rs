@@ -92,6 +92,27 @@ impl Shared {
         SessionId::new(self.server_part, self.next_value.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// Applies a new security store: principals and the anonymous policy
+    /// for later logins, role definitions at once for every session (their
+    /// permissions are recomputed; subscriptions and registrations that lost
+    /// their permissions end, as after a role change).
+    pub(crate) fn replace_store(&self, store: &usher_core::security::SecurityStore) {
+        self.auth.replace(store);
+        self.roles.replace_model(store.roles.clone());
+        for session in self.registry.all_sessions() {
+            let names = session.roles().names.clone();
+            let Ok(set) = self.roles.resolve(&names) else { continue };
+            let updated = self.registry.update(session.id, &self.events, |rec, _| {
+                rec.roles = set.clone();
+                rec.session.set_roles(set.clone());
+                Ok::<_, usher_core::Error>(((), Vec::new()))
+            });
+            if updated.is_some() {
+                crate::cmd::change_roles::roles_changed(self, &session, false);
+            }
+        }
+    }
+
     /// Closes a session: marks it closing (the first reason wins), removes it
     /// from the registry (listeners get `CLOSED`), drops its registrations
     /// and subscriptions. Returns the reason in effect, `None` when the

@@ -269,3 +269,26 @@ async fn conflation_and_throttling_by_id_report_real_changes_only() -> anyhow::R
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_reloaded_store_applies_to_open_sessions_and_later_logins() -> anyhow::Result<()> {
+    let server = usher_server::start(matrix_config()?).await?;
+    let target = anonymous(server.url(), &[]).await?;
+    let mut viewer = as_principal(server.url(), "viewer").await?;
+    let get = || Request::GetSessionProperties { session: target.id(), keys: vec!["$Principal".into()] };
+    viewer.ok(get()).await?;
+    // VIEW_ONLY loses its permission; a new principal appears.
+    let hash = usher_server::hash_password("new-pw")?;
+    let text = format!(
+        "[anonymous]\nroles = [\"CLIENT\"]\n[principals.viewer]\npassword_hash = \"{hash}\"\nroles = [\"VIEW_ONLY\"]\n[principals.newbie]\npassword_hash = \"{hash}\"\nroles = [\"CLIENT\"]\n[roles.VIEW_ONLY]\nglobal = []\n"
+    );
+    server.reload_security(&usher_core::security::SecurityStore::from_toml(&text)?);
+    assert_denied(&viewer.err(get()).await?, "VIEW_SESSION");
+    connect(server.url(), Some(("newbie", "new-pw")), &[]).await?;
+    match try_connect(server.url(), hello(Some(("viewer", PW)), &[])).await? {
+        Outcome::Reject(r) => assert_eq!(r.error.kind, ErrorKind::AuthenticationFailed),
+        Outcome::Welcome(_) => anyhow::bail!("the old password still works"),
+    }
+    server.shutdown().await;
+    Ok(())
+}

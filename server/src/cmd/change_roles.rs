@@ -89,14 +89,15 @@ pub(crate) fn apply(
             if session.id == ctx.caller.id {
                 ctx.roles = new.clone();
             }
-            roles_changed(ctx.shared, &session);
+            roles_changed(ctx.shared, &session, true);
         }
     }
     Ok(Reply::Result(ctx.result(total, denied, 0)))
 }
 
-/// The effects of a role change on the session itself.
-fn roles_changed(shared: &Shared, session: &Arc<Session>) {
+/// The effects of a role (or role definition) change on the session
+/// itself; `announce` sends it `RolesChanged`.
+pub(crate) fn roles_changed(shared: &Shared, session: &Arc<Session>, announce: bool) {
     let roles = session.roles();
     shared.topics.revalidate(&shared.events, session);
     let keeps =
@@ -112,7 +113,9 @@ fn roles_changed(shared: &Shared, session: &Arc<Session>) {
             shared.events.end(session.id, registration, Some(&error));
         }
     }
-    session.push(&shared.events, Push::RolesChanged { roles: roles.names.clone() });
+    if announce {
+        session.push(&shared.events, Push::RolesChanged { roles: roles.names.clone() });
+    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub(crate) fn add_listener(
     let filter = match filter.map(str::trim) {
         None => None,
         Some(text) if text.eq_ignore_ascii_case("all") => None,
-        Some(text) => Some(ctx.compile(text)?),
+        Some(text) => Some(ctx.compile_kept(text)?),
     };
     check_room(ctx, registration)?;
     // Keys may name user properties no session has yet: intern them so the

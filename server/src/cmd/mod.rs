@@ -8,7 +8,7 @@
 //! registry, queues and topics never make it wait, so there is nothing to
 //! gain from spawning, and the response is queued in request order.
 
-mod change_roles;
+pub(crate) mod change_roles;
 mod close;
 mod count;
 mod fetch_sessions;
@@ -21,7 +21,7 @@ mod topics;
 
 use std::sync::Arc;
 
-use usher_core::filter::{CompiledFilter, compile};
+use usher_core::filter::{CompiledFilter, compile, compile_without_interning};
 use usher_core::protocol::{FilterResult, Push, Reply, Request, WireError};
 use usher_core::security::{GlobalPermission, RoleModel};
 use usher_core::{Error, ErrorDetails, ErrorKind, SessionId, Target};
@@ -75,8 +75,16 @@ impl Ctx<'_> {
         RoleModel::dominates(&self.roles.perms, &target.perms)
     }
 
-    /// Parses and compiles a filter (`INVALID_FILTER` with its problems).
+    /// Parses and compiles a filter for a one-shot operation
+    /// (`INVALID_FILTER` with its problems). Names are looked up, not
+    /// interned, so client filters cannot fill the symbol table.
     pub(crate) fn compile(&self, text: &str) -> Result<CompiledFilter, Error> {
+        compile_without_interning(text, &self.shared.interner).map_err(Error::from)
+    }
+
+    /// Compiles a filter kept for sessions that connect later (listeners):
+    /// its names are interned.
+    pub(crate) fn compile_kept(&self, text: &str) -> Result<CompiledFilter, Error> {
         compile(text, &self.shared.interner).map_err(Error::from)
     }
 
