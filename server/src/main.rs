@@ -1,5 +1,112 @@
 //! `usher-server`: runs the session server.
+//!
+//! No arguments: the embedded default (SPEC §2.4). Generated passwords are
+//! printed once to stdout, before the listening lines; logs go to stderr.
 
-fn main() {
-    println!("usher-server: not implemented yet");
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use usher_server::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "usher-server", version, about = "The Usher session server")]
+struct Args {
+    /// A TOML configuration file (see usher.example.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Overrides the first listener's address (127.0.0.1:0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// SIGHUP: re-read the security store; a bad one is refused and the old
+/// one kept.
+#[cfg(unix)]
+fn reload(server: &usher_server::ServerHandle, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: no security store file is configured; nothing to reload");
+        return;
+    };
+    match usher_core::security::SecurityStore::load(path) {
+        Ok(store) => server.reload_security(&store),
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.display(), "SIGHUP: security store refused; keeping the old one")
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => {
+            let (config, generated) = Config::embedded_default()?;
+            for (principal, password) in &generated.generated {
+                // stdout, never the log.
+                println!("generated password for {principal}: {password}");
+            }
+            config
+        }
+    };
+    if let Some(addr) = args.listen {
+        if config.listeners.is_empty() {
+            config.listeners = config.effective_listeners();
+        }
+        config.listeners[0].address = addr;
+    }
+    let server_store_path = config.store_path.clone();
+    let server = usher_server::start(config).await?;
+    for url in server.urls() {
+        println!("usher-server listening on {url}");
+    }
+    let store_path = server_store_path.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal as unix_signal};
+        let mut hup = unix_signal(SignalKind::hangup())?;
+        let stop = signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = hup.recv() => reload(&server, store_path.as_deref()),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
 }

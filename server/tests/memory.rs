@@ -1,0 +1,61 @@
+//! Memory per idle session (SPEC §9 P1), measured on the real binary.
+//! Ignored by default (it opens thousands of sockets); run with
+//! `cargo test -p usher-server --test memory -- --ignored --nocapture`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use support::*;
+
+fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
+    Ok(kb * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn idle_session_memory() -> anyhow::Result<()> {
+    let n: usize = std::env::var("USHER_MEM_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_usher-server"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("USHER_ADMIN_PASSWORD", "a")
+        .env("USHER_CONTROL_PASSWORD", "c")
+        .env("USHER_CLIENT_PASSWORD", "u")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let url = line.trim().trim_start_matches("usher-server listening on ").to_owned();
+    // Warm-up: a few sessions, closed again.
+    let warm: Vec<Client> =
+        futures_util::future::try_join_all((0..100).map(|_| anonymous(&url, &[]))).await?;
+    drop(warm);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await; // measurement settling, not sync
+    let before = rss_bytes(child.id())?;
+    let mut clients = Vec::with_capacity(n);
+    for chunk in 0..n.div_ceil(500) {
+        let k = 500.min(n - chunk * 500);
+        let props: &[(&str, &str)] = &[("Tier", "gold")];
+        clients.extend(futures_util::future::try_join_all((0..k).map(|_| anonymous(&url, props))).await?);
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await; // SPEC §9: read 5 s after the last login
+    let after = rss_bytes(child.id())?;
+    println!(
+        "INFO idle_session_memory={} B (n={n}, rss {} -> {} KiB)",
+        (after - before) / n as u64,
+        before / 1024,
+        after / 1024
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(())
+}
