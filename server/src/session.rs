@@ -61,6 +61,13 @@ pub(crate) struct Session {
     last_seen: AtomicU64,
     /// Set by the sweeper: the writer sends a ping when next idle.
     ping_due: AtomicBool,
+    /// Set once the session registers a listener or handler / subscribes:
+    /// closing or re-roling the (many) sessions that never did skips the
+    /// server-wide registration and subscription lists (SPEC §9 P2–P4).
+    /// SeqCst, with the closing check the adders make after setting them,
+    /// so a registration racing a close is either refused or removed.
+    registered: AtomicBool,
+    subscribed: AtomicBool,
 }
 
 impl Session {
@@ -78,6 +85,8 @@ impl Session {
             closed: Notify::new(),
             last_seen: AtomicU64::new(now_ms),
             ping_due: AtomicBool::new(false),
+            registered: AtomicBool::new(false),
+            subscribed: AtomicBool::new(false),
         })
     }
 
@@ -104,6 +113,26 @@ impl Session {
     /// When the client was last heard from.
     pub(crate) fn last_seen(&self) -> u64 {
         self.last_seen.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the session holds (or held) a registration.
+    pub(crate) fn mark_registered(&self) {
+        self.registered.store(true, Ordering::SeqCst);
+    }
+
+    /// True when the session may hold a registration.
+    pub(crate) fn ever_registered(&self) -> bool {
+        self.registered.load(Ordering::SeqCst)
+    }
+
+    /// Notes that the session holds (or held) a subscription.
+    pub(crate) fn mark_subscribed(&self) {
+        self.subscribed.store(true, Ordering::SeqCst);
+    }
+
+    /// True when the session may hold a subscription.
+    pub(crate) fn ever_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::SeqCst)
     }
 
     /// Asks the writer to ping.

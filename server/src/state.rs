@@ -121,8 +121,12 @@ impl Shared {
         let session = self.registry.get(id, |v| v.rec.session.clone())?;
         let effective = session.mark_closing(reason);
         self.registry.remove(id, effective, &self.events)?;
-        self.events.remove_owner(id);
-        self.topics.remove_session(id);
+        if session.ever_registered() {
+            self.events.remove_owner(id);
+        }
+        if session.ever_subscribed() {
+            self.topics.remove_session(id);
+        }
         Some(effective)
     }
 }

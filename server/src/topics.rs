@@ -159,7 +159,11 @@ impl Topics {
     /// Subscribes; the current values of covered, readable topics are queued
     /// first.
     pub(crate) fn subscribe(&self, events: &Events, session: &Arc<Session>, selector: Selector) {
+        session.mark_subscribed();
         let mut inner = self.write();
+        if session.closing().is_some() {
+            return;
+        }
         if inner.subs.iter().any(|s| s.session.id == session.id && s.selector == selector) {
             return;
         }
@@ -189,6 +193,10 @@ impl Topics {
     /// After a role change: drops subscriptions that lost READ_TOPIC at
     /// their base, and purges queued values the session may no longer read.
     pub(crate) fn revalidate(&self, events: &Events, session: &Arc<Session>) {
+        if !session.ever_subscribed() {
+            // Nothing to drop; queued topic values exist only with a subscription.
+            return;
+        }
         let mut inner = self.write();
         let roles = session.roles();
         let mut dropped: Vec<Selector> = Vec::new();
