@@ -188,3 +188,32 @@ async fn topic_permissions_and_losing_read() -> anyhow::Result<()> {
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn throttling_paces_writes() -> anyhow::Result<()> {
+    let server = server().await?;
+    let mut publisher = control(server.url()).await?;
+    publisher.ok(Request::AddTopic { path: "p".into(), value: vec![0] }).await?;
+    let mut sub = anonymous(server.url(), &[]).await?;
+    sub.ok(Request::Subscribe { selector: "p".into() }).await?;
+    sub.push_where(|p| matches!(p, Push::TopicValue { .. })).await?;
+    let throttle = Request::SetThrottled {
+        target: sub.id().into(),
+        throttler: usher_core::protocol::Throttler::MessagesPerSecond(20),
+        max_targets: None,
+    };
+    publisher.ok(throttle).await?;
+    let start = std::time::Instant::now();
+    for n in 1..=11u8 {
+        publisher.ok(Request::UpdateTopic { path: "p".into(), value: vec![n] }).await?;
+    }
+    for n in 1..=11u8 {
+        let got = sub.push_where(|p| matches!(p, Push::TopicValue { .. })).await?;
+        assert_eq!(got, Push::TopicValue { path: "p".into(), value: vec![n] });
+    }
+    // 11 messages at 20/s: at least 10 intervals of 50 ms.
+    let elapsed = start.elapsed();
+    assert!(elapsed >= std::time::Duration::from_millis(450), "{elapsed:?}");
+    server.shutdown().await;
+    Ok(())
+}
