@@ -457,6 +457,7 @@ mod tests {
         // phase is boxed so it does not count. (Debug-build size; release
         // is smaller.)
         let size = std::mem::size_of_val(&f);
+
         assert!(size < 2048, "the per-session future grew to {size} B");
         drop(tx);
         Ok(())

@@ -52,7 +52,8 @@ use state::Shared;
 /// How long shutdown waits for connections to finish closing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// A running server.
+/// A running server. Call [`ServerHandle::shutdown`] to stop it; dropping
+/// the handle leaves it running until the runtime ends.
 #[derive(Debug)]
 pub struct ServerHandle {
     urls: Vec<String>,

@@ -28,7 +28,7 @@ async fn idle_session_memory() -> anyhow::Result<()> {
         .env("USHER_ADMIN_PASSWORD", "a")
         .env("USHER_CONTROL_PASSWORD", "c")
         .env("USHER_CLIENT_PASSWORD", "u")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("USHER_MEM_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
