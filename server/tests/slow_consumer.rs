@@ -151,7 +151,9 @@ async fn a_client_that_never_reads_is_closed_at_the_limit() -> anyhow::Result<()
 
 #[tokio::test]
 async fn topic_permissions_and_losing_read() -> anyhow::Result<()> {
-    let server = server().await?;
+    let mut config = config();
+    config.limits.max_subscriptions = 4;
+    let server = usher_server::start(config).await?;
     let mut client = anonymous(server.url(), &[]).await?;
     let e = client.err(Request::AddTopic { path: "a/b".into(), value: vec![1] }).await?;
     assert_denied(&e, "MODIFY_TOPIC");
@@ -183,6 +185,13 @@ async fn topic_permissions_and_losing_read() -> anyhow::Result<()> {
             .iter()
             .any(|p| matches!(p, Push::TopicValue { value, .. } if value == &vec![3]))
     );
+    // Subscriptions are bounded per session.
+    let mut config_sub = anonymous(server.url(), &[]).await?;
+    for n in 0..4 {
+        config_sub.ok(Request::Subscribe { selector: format!("s/{n}") }).await?;
+    }
+    let e = config_sub.err(Request::Subscribe { selector: "s/x".into() }).await?;
+    assert_eq!(e.kind, usher_core::ErrorKind::LimitExceeded);
     let e = publisher.err(Request::UpdateTopic { path: "a//b".into(), value: vec![] }).await?;
     assert_eq!(e.kind, usher_core::ErrorKind::InvalidArgument);
     server.shutdown().await;
