@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc};
-use usher_core::protocol::CloseReason;
 
 pub use auth::hash_password;
 pub use config::{Config, GeneratedPasswords};
@@ -95,9 +94,7 @@ impl ServerHandle {
     /// Closes every session with `SERVER_SHUTDOWN` and waits (a few seconds
     /// at most) for their connections to finish.
     pub async fn shutdown(mut self) {
-        for session in self.shared.registry.all_sessions() {
-            self.shared.close_session(session.id, CloseReason::ServerShutdown);
-        }
+        self.shared.begin_shutdown();
         let _ = self.notify_shutdown.send(());
         let (tx, rx) = (self.notify_shutdown, &mut self.shutdown_complete);
         drop(tx);
