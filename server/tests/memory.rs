@@ -25,6 +25,7 @@ async fn idle_session_memory() -> anyhow::Result<()> {
     let n: usize = std::env::var("USHER_MEM_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
     let mut child = Command::new(env!("CARGO_BIN_EXE_usher-server"))
         .args(["--listen", "127.0.0.1:0"])
+        .envs(std::env::var("USHER_MEM_MALLOC_ARENA_MAX").ok().map(|v| ("MALLOC_ARENA_MAX", v)))
         .env("USHER_ADMIN_PASSWORD", "a")
         .env("USHER_CONTROL_PASSWORD", "c")
         .env("USHER_CLIENT_PASSWORD", "u")
