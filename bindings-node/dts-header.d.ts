@@ -179,7 +179,8 @@ export type QueueEventHandler =
 /** A topic value. */
 export interface TopicValue {
   path: string
-  value: Buffer
+  /** A Node `Buffer` (typed as its base class, so the types need no @types/node). */
+  value: Uint8Array
 }
 
 /** A topic listener: a function, or an object with handler methods. */

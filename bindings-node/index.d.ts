@@ -179,7 +179,8 @@ export type QueueEventHandler =
 /** A topic value. */
 export interface TopicValue {
   path: string
-  value: Buffer
+  /** A Node `Buffer` (typed as its base class, so the types need no @types/node). */
+  value: Uint8Array
 }
 
 /** A topic listener: a function, or an object with handler methods. */
@@ -368,11 +369,11 @@ export declare class Subscription {
 /** Topic operations on a session: `session.topics`. */
 export declare class Topics {
   /** Adds a topic with its initial value (needs `MODIFY_TOPIC`). */
-  add(path: string, value?: Buffer | Uint8Array | string): Promise<void>
+  add(path: string, value?: Uint8Array | string): Promise<void>
   /** Removes a topic (needs `MODIFY_TOPIC`). */
   remove(path: string): Promise<void>
   /** Sets a topic's value (needs `UPDATE_TOPIC`). */
-  update(path: string, value: Buffer | Uint8Array | string): Promise<void>
+  update(path: string, value: Uint8Array | string): Promise<void>
   /**
    * Subscribes to an exact path, or `path/*` for the path and everything
    * below it; the current values come first. Without a listener resolves

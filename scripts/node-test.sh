@@ -3,7 +3,7 @@
 # (debug) and regenerates index.js/index.d.ts (which must match the checked-in
 # ones), tsc type-checks a TypeScript user of the package, node --test runs
 # the tests, then `npm pack` -> tarball -> installed into an empty project
-# where a smoke script runs.
+# where a smoke script and every examples/node script run.
 set -euo pipefail
 cd "$(dirname "$0")/../bindings-node"
 root=$(cd .. && pwd)
@@ -48,3 +48,7 @@ usher._echoAfter('packed', 1).then(([v, thread]) => {
 })
 JS
 node smoke.js
+
+echo "node-test: the examples, run from the installed package against a fresh server"
+cp -r "$root/examples/node" examples
+node "$root/bindings-node/test/run-examples.js" examples

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use napi::bindgen_prelude::{Buffer, FromNapiValue, JsObjectValue, Object, ToNapiValue, Unknown};
+use napi::bindgen_prelude::{Buffer, FromNapiValue, JsObjectValue, Null, Object, ToNapiValue, Unknown};
 use napi::{Env, JsValue, ValueType, sys};
 use usher_core::error::{Error, Result as CoreResult};
 use usher_core::id::{SessionId, Target};
@@ -222,7 +222,7 @@ impl ToJs for FilterResult {
                 }
                 o.set_named_property("changed", c)?;
             }
-            None => o.set_named_property("changed", ())?,
+            None => o.set_named_property("changed", Null)?,
         }
         Ok(o.to_unknown())
     }

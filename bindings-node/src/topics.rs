@@ -46,10 +46,7 @@ fn bytes(value: Option<&Unknown<'_>>) -> CoreResult<Vec<u8>> {
 #[napi]
 impl Topics {
     /// Adds a topic with its initial value (needs `MODIFY_TOPIC`).
-    #[napi(
-        ts_args_type = "path: string, value?: Buffer | Uint8Array | string",
-        ts_return_type = "Promise<void>"
-    )]
+    #[napi(ts_args_type = "path: string, value?: Uint8Array | string", ts_return_type = "Promise<void>")]
     pub fn add<'env>(
         &self,
         env: &'env Env,
@@ -69,10 +66,7 @@ impl Topics {
     }
 
     /// Sets a topic's value (needs `UPDATE_TOPIC`).
-    #[napi(
-        ts_args_type = "path: string, value: Buffer | Uint8Array | string",
-        ts_return_type = "Promise<void>"
-    )]
+    #[napi(ts_args_type = "path: string, value: Uint8Array | string", ts_return_type = "Promise<void>")]
     pub fn update<'env>(
         &self,
         env: &'env Env,
