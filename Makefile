@@ -13,7 +13,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: server test deps lint rust-test bench-smoke bench fuzz python-test node-test swift-check swift-generate
+.PHONY: server test deps lint rust-test bench-smoke bench node-bench fuzz python-test node-test swift-check swift-generate
 
 server:
 	$(CARGO) run -p usher-server
@@ -36,8 +36,16 @@ rust-test:
 bench-smoke:
 	$(CARGO) run -q -p usher-bench --bin filter-eval -- --sessions 20000 --runs 3
 
-bench:
+bench: node-bench
 	$(CARGO) run -q --release -p usher-bench --bin filter-eval -- --sessions 1000000 --runs 5
+
+# P9 for Node: release server, release Rust baseline, release addon. (The
+# smoke size runs inside node-test, where the addon is built.)
+node-bench: deps
+	$(CARGO) build -q --release -p usher-server
+	$(CARGO) build -q --release -p usher-bench --bin p9-node-baseline
+	cd bindings-node && npx --no-install napi build --platform --release --js index.js --dts index.d.ts
+	cd bindings-node && USHER_SERVER_PROFILE=release node bench/p9.js --profile release --ops 20000 --runs 5
 
 # The bindings, each end to end (see scripts/*.sh). Debug builds; each script
 # builds only its own crate (usher-server comes from rust-test's build).

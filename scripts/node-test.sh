@@ -25,6 +25,10 @@ npx --no-install tsc -p test/tsconfig.json
 echo "node-test: node --test"
 node --test test/*.test.js
 
+echo "node-test: P9 benchmark, smoke size (debug builds: the numbers mean nothing here)"
+(cd .. && cargo build -q -p usher-bench --bin p9-node-baseline)
+node bench/p9.js --ops 200 --runs 3
+
 echo "node-test: npm pack -> install into an empty project -> smoke"
 pack=$target/node-pack
 rm -rf "$pack" && mkdir -p "$pack/project"
