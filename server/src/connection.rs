@@ -384,6 +384,10 @@ async fn read_loop(
             tracing::info!(max = limits.max_in_flight, "too many requests in flight");
             return CloseReason::ProtocolError;
         }
+        // With a cluster, requests on other servers' sessions are routed.
+        let Some(request) = crate::cluster::intercept(shared, session, principal, id, request) else {
+            continue;
+        };
         let outcome = crate::cmd::dispatch(shared, session, principal, request);
         session.respond(&shared.events, id, outcome.result);
         for push in outcome.after {

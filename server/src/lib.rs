@@ -22,6 +22,7 @@
 
 mod audit;
 mod auth;
+mod cluster;
 mod cmd;
 pub mod config;
 mod connection;
@@ -94,6 +95,9 @@ impl ServerHandle {
     /// Closes every session with `SERVER_SHUTDOWN` and waits (a few seconds
     /// at most) for their connections to finish.
     pub async fn shutdown(mut self) {
+        if let Some(cluster) = self.shared.cluster.get() {
+            cluster.leave().await;
+        }
         for session in self.shared.registry.all_sessions() {
             self.shared.close_session(session.id, CloseReason::ServerShutdown);
         }
@@ -136,6 +140,9 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         tokio::spawn(acceptor.run());
     }
     tokio::spawn(sweeper::run(shared.clone(), shutdown::Shutdown::new(notify_shutdown.subscribe())));
+    if let Some(cluster) = &shared.config.cluster {
+        cluster::start(&shared, cluster).await?;
+    }
     Ok(ServerHandle { urls, server_name, shared, notify_shutdown, shutdown_complete })
 }
 
