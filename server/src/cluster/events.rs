@@ -36,7 +36,7 @@ use usher_core::protocol::{
     CloseReason, Push, QueuePolicy, RegistrationId, Reply, Request, ServerMessage, SessionEvent, SessionState,
     WireError,
 };
-use usher_core::{Error, ErrorKind, SessionId};
+use usher_core::SessionId;
 
 use super::Cluster;
 use super::wire::{ClusterRequest, Forward, OpReply, decode, encode};
@@ -286,7 +286,22 @@ pub(crate) fn member_joined(shared: &Arc<Shared>, cluster: &Arc<Cluster>, part: 
 /// A member was dropped: its sessions are `SERVER_LOST` for our listeners,
 /// its proxies here end, nobody waits for its snapshots.
 pub(crate) fn member_lost(shared: &Shared, cluster: &Cluster, part: u64) {
-    let (lost, proxies) = {
+    lose_sessions_of(shared, cluster, part);
+    let proxies: Vec<Arc<Session>> = {
+        let mut st = cluster.events.lock();
+        let owners: Vec<SessionId> = st.proxies.keys().filter(|o| o.server == part).copied().collect();
+        owners.iter().filter_map(|o| st.proxies.remove(o)).collect()
+    };
+    for p in proxies {
+        shared.events.remove_owner(p.id);
+        p.mark_closing(CloseReason::ServerShutdown);
+    }
+}
+
+/// Our listeners' view of a member ends: `CLOSED`/`SERVER_LOST` for each
+/// of its sessions a listener has seen; nobody waits for its snapshot.
+fn lose_sessions_of(shared: &Shared, cluster: &Cluster, part: u64) {
+    let lost = {
         let mut st = cluster.events.lock();
         let mut lost = Vec::new();
         for ((owner, reg), set) in st.seen.iter_mut() {
@@ -300,14 +315,8 @@ pub(crate) fn member_lost(shared: &Shared, cluster: &Cluster, part: u64) {
             w.remaining.remove(&part);
             w.check();
         }
-        let owners: Vec<SessionId> = st.proxies.keys().filter(|o| o.server == part).copied().collect();
-        let proxies: Vec<Arc<Session>> = owners.iter().filter_map(|o| st.proxies.remove(o)).collect();
-        (lost, proxies)
+        lost
     };
-    for p in proxies {
-        shared.events.remove_owner(p.id);
-        p.mark_closing(CloseReason::ServerShutdown);
-    }
     for (owner, registration, session) in lost {
         if !shared.events.registration_in_use(owner, registration) {
             continue;
@@ -324,27 +333,17 @@ pub(crate) fn member_lost(shared: &Shared, cluster: &Cluster, part: u64) {
     }
 }
 
-/// After a NATS outage: every listener of a local session gets an error
-/// (events from other servers may have been missed); membership starts
-/// afresh, and each rediscovered member gets the listeners again, whose
-/// fresh snapshots follow.
+/// After a NATS outage events of other servers may have been missed. The
+/// client library treats a registration error as the end of the stream,
+/// so instead of an error every listener gets `CLOSED`/`SERVER_LOST` for
+/// the remote sessions it had seen; membership starts afresh, and each
+/// member, rediscovered by its next heartbeat, is sent every listener
+/// again, whose fresh snapshot (`ACTIVE` for what still exists) follows.
+/// Proxies here stay: a member that did not notice the outage will not
+/// re-send its listeners, and `Listen` replaces a registration anyway.
 pub(crate) fn nats_reconnected(shared: &Shared, cluster: &Cluster) {
-    cluster.members.clear();
-    let owned: Vec<Key> = {
-        let mut st = cluster.events.lock();
-        st.seen.clear();
-        st.owned.keys().copied().collect()
-    };
-    let error = WireError::from(Error::new(
-        ErrorKind::ClusterRouting,
-        "the connection to the cluster was lost; events of other servers may be missing; a fresh snapshot of them follows",
-    ));
-    for (owner, registration) in owned {
-        if let Some(s) = shared.registry.get(owner, |v| v.rec.session.clone())
-            && shared.events.registration_in_use(owner, registration)
-        {
-            s.push(&shared.events, Push::RegistrationError { registration, error: error.clone() });
-        }
+    for (part, _) in cluster.members.clear() {
+        lose_sessions_of(shared, cluster, part);
     }
 }
 
