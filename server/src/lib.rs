@@ -42,7 +42,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc};
-use usher_core::protocol::CloseReason;
 
 pub use auth::hash_password;
 pub use config::{Config, GeneratedPasswords};
@@ -53,7 +52,8 @@ use state::Shared;
 /// How long shutdown waits for connections to finish closing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// A running server.
+/// A running server. Call [`ServerHandle::shutdown`] to stop it; dropping
+/// the handle leaves it running until the runtime ends.
 #[derive(Debug)]
 pub struct ServerHandle {
     urls: Vec<String>,
@@ -98,9 +98,7 @@ impl ServerHandle {
         if let Some(cluster) = self.shared.cluster.get() {
             cluster.leave().await;
         }
-        for session in self.shared.registry.all_sessions() {
-            self.shared.close_session(session.id, CloseReason::ServerShutdown);
-        }
+        self.shared.begin_shutdown();
         let _ = self.notify_shutdown.send(());
         let (tx, rx) = (self.notify_shutdown, &mut self.shutdown_complete);
         drop(tx);

@@ -142,23 +142,44 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Drains a proxy's queue onto NATS. `own_only`: forward only queue events
 /// about this server's sessions (the queue proxy also receives the remote
 /// ones this server hands to its handlers).
-async fn forward(shared: Arc<Shared>, cluster: Arc<Cluster>, proxy: Arc<Session>, subject: String, owner: Option<SessionId>) {
+async fn forward(
+    shared: Arc<Shared>,
+    cluster: Arc<Cluster>,
+    proxy: Arc<Session>,
+    subject: String,
+    owner: Option<SessionId>,
+) {
     loop {
-        let (mut frames, mut bytes) = (Vec::new(), 0);
-        let closing = loop {
+        // Wait for the first item (registering the waker before looking, as
+        // the connection task does, so no wake-up is lost), then take what
+        // else is queued, up to a batch.
+        let first = std::future::poll_fn(|cx| {
+            proxy.register(cx.waker());
             match proxy.next(&shared.events) {
+                Next::Empty => std::task::Poll::Pending,
+                other => std::task::Poll::Ready(other),
+            }
+        })
+        .await;
+        let (mut frames, mut bytes, mut closing) = (Vec::new(), 0, None);
+        let mut next = first;
+        loop {
+            match next {
                 Next::Item(item) => {
                     bytes += item.frame.len();
                     frames.push(item.frame);
                     if frames.len() >= BATCH_FRAMES || bytes >= BATCH_BYTES {
-                        break None;
+                        break;
                     }
                 }
-                Next::Empty => break None,
-                Next::Closing(reason) => break Some(reason),
+                Next::Empty => break,
+                Next::Closing(reason) => {
+                    closing = Some(reason);
+                    break;
+                }
             }
-        };
-        let popped = !frames.is_empty();
+            next = proxy.next(&shared.events);
+        }
         if owner.is_none() {
             frames.retain(|f| own_queue_event(cluster.part, f));
         }
@@ -168,7 +189,8 @@ async fn forward(shared: Arc<Shared>, cluster: Arc<Cluster>, proxy: Arc<Session>
             frames.push(Bytes::from(usher_core::protocol::encode(&ServerMessage::Push(push))));
         }
         if !frames.is_empty() {
-            let fwd = Forward { from: cluster.part, owner, frames: frames.into_iter().map(|f| ByteBuf::from(f.to_vec())).collect() };
+            let frames = frames.into_iter().map(|f| ByteBuf::from(f.to_vec())).collect();
+            let fwd = Forward { from: cluster.part, owner, frames };
             // Awaiting here is the back-pressure: while NATS is slow the
             // proxy's queue grows, up to its bound.
             if let Err(e) = cluster.client.publish(subject.clone(), encode(&fwd).into()).await {
@@ -177,9 +199,6 @@ async fn forward(shared: Arc<Shared>, cluster: Arc<Cluster>, proxy: Arc<Session>
         }
         if closing.is_some() {
             return;
-        }
-        if !popped {
-            proxy.notified().await;
         }
     }
 }
@@ -416,7 +435,9 @@ pub(crate) fn serve_listen(
     keys: Vec<String>,
     after: Option<u64>,
 ) -> OpReply {
-    if owner.server == cluster.part || !cluster.members.contains(owner.server) {
+    // Not checked against membership: a member that just heard our
+    // heartbeat asks before we have heard its own.
+    if owner.server == cluster.part {
         return Err(WireError::from(cmd::no_such_session(owner)));
     }
     let (proxy, new) = {

@@ -321,7 +321,9 @@ pub(crate) fn intercept(
     id: u64,
     request: Request,
 ) -> Option<Request> {
-    let cluster = shared.cluster.get()?.clone();
+    let Some(cluster) = shared.cluster.get().cloned() else {
+        return Some(request); // alone: exactly as before
+    };
     let plan = routing::plan(&cluster, &request);
     if plan == routing::Plan::Local {
         return Some(request);
