@@ -1,12 +1,14 @@
 //! The Usher session server (SPEC §2, §4, §5, §6, §8, single node).
 //!
 //! The layers, one file each (as in mini-redis):
-//! bytes → [`connection`] (WebSocket, hello, read/write loops) →
-//! `cmd` (one file per operation, permission check in one place) →
-//! shared state: `registry` (sharded sessions and indexes), `session`
-//! (one session's queue and roles), `queue` (conflation, thresholds),
-//! `events` (listeners and queue handlers), `topics`, `auth` (argon2 on a
-//! bounded pool), [`config`], `shutdown`, `audit`.
+//! `listener` (bind, admission control, accept) → `connection` (WebSocket,
+//! hello, then one hand-written future per open session that reads requests
+//! and drains the outbound queue) → `cmd` (one file per operation, the
+//! permission check in one place) → shared state: `registry` (sharded
+//! sessions and indexes), `session` (one session's queue and roles), `queue`
+//! (conflation, thresholds), `events` (listeners and queue handlers),
+//! `topics`, `roles` (shared role sets), `auth` (argon2 on a bounded pool),
+//! [`config`], `sweeper` (pings, idle timeouts), `shutdown`, `audit`.
 //!
 //! [`start`] runs a server in-process and returns once it accepts, so tests
 //! use a real server on port 0; [`run`] serves until a future completes.
