@@ -98,7 +98,8 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(name) = args.name {
         config.server.name = name;
-    } else if config.cluster.is_some() && config.server.name == usher_server::config::ServerSection::default().name
+    } else if config.cluster.is_some()
+        && config.server.name == usher_server::config::ServerSection::default().name
     {
         // Members need distinct names (results count per server name).
         config.server.name = format!("usher-{}", std::process::id());

@@ -71,9 +71,7 @@ async fn permissions_first_and_dominance_where_the_target_lives() {
     // By filter, the administrators everywhere are skipped and counted.
     let r = within(control.clients().count_detailed("$Principal is 'admin'")).await.expect("count");
     assert_eq!(r.total, 1);
-    let r = within(control.clients().close_detailed("$Principal is 'admin'"))
-        .await
-        .expect("close by filter");
+    let r = within(control.clients().close_detailed("$Principal is 'admin'")).await.expect("close by filter");
     assert_eq!((r.total, r.denied), (0, 1));
 }
 

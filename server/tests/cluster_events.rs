@@ -74,7 +74,10 @@ async fn listener_on_a_sees_sessions_of_b_and_c() {
     assert_eq!(within(closer.clients().close(existing_on_b.id())).await.expect("close"), 1);
     let e = within(events.next()).await.expect("closed").expect("event");
     let e = next(&mut log, e);
-    assert_eq!(state_of(&e), Some((existing_on_b.id(), SessionState::Closed, Some(CloseReason::ClosedByController))));
+    assert_eq!(
+        state_of(&e),
+        Some((existing_on_b.id(), SessionState::Closed, Some(CloseReason::ClosedByController)))
+    );
 
     // ACTIVE first and never twice per session.
     let mut actives: HashMap<SessionId, usize> = HashMap::new();

@@ -32,11 +32,11 @@ use bytes::Bytes;
 use futures_util::future::join_all;
 use serde_bytes::ByteBuf;
 use tokio::sync::oneshot;
-use usher_core::protocol::{
-    CloseReason, Push, QueuePolicy, RegistrationId, Reply, Request, ServerMessage, SessionEvent, SessionState,
-    WireError,
-};
 use usher_core::SessionId;
+use usher_core::protocol::{
+    CloseReason, Push, QueuePolicy, RegistrationId, Reply, Request, ServerMessage, SessionEvent,
+    SessionState, WireError,
+};
 
 use super::Cluster;
 use super::wire::{ClusterRequest, Forward, OpReply, decode, encode};
@@ -185,7 +185,8 @@ async fn forward(
         }
         if closing == Some(CloseReason::MessageQueueLimitReached) && owner.is_some() {
             tracing::warn!(owner = ?owner, "listener proxy fell behind; telling the owner");
-            let push = Push::Closing { reason: CloseReason::MessageQueueLimitReached, message: "proxy".into() };
+            let push =
+                Push::Closing { reason: CloseReason::MessageQueueLimitReached, message: "proxy".into() };
             frames.push(Bytes::from(usher_core::protocol::encode(&ServerMessage::Push(push))));
         }
         if !frames.is_empty() {
@@ -232,7 +233,8 @@ pub(crate) fn deliver_queue_events(shared: &Shared, cluster: &Cluster, fwd: Forw
         return;
     }
     for frame in fwd.frames {
-        if let Ok(ServerMessage::Push(Push::QueueEvent { event, .. })) = usher_core::protocol::decode(&frame) {
+        if let Ok(ServerMessage::Push(Push::QueueEvent { event, .. })) = usher_core::protocol::decode(&frame)
+        {
             shared.events.queue_event(event);
         }
     }
@@ -264,7 +266,8 @@ pub(crate) async fn listen(
         st.waiting.insert(key, w);
     }
     let deadline = tokio::time::Instant::now() + cluster.deadline;
-    let payload = Bytes::from(encode(&ClusterRequest::Listen { owner: session.id, registration, filter, keys, after }));
+    let payload =
+        Bytes::from(encode(&ClusterRequest::Listen { owner: session.id, registration, filter, keys, after }));
     let asks = members.iter().map(|(part, _)| cluster.request(*part, payload.clone()));
     let replies = join_all(asks).await;
     {
@@ -292,7 +295,8 @@ pub(crate) fn member_joined(shared: &Arc<Shared>, cluster: &Arc<Cluster>, part: 
     cluster.events.prune(shared);
     let specs: Vec<(Key, Spec)> = cluster.events.lock().owned.iter().map(|(k, s)| (*k, s.clone())).collect();
     for ((owner, registration), s) in specs {
-        let req = ClusterRequest::Listen { owner, registration, filter: s.filter, keys: s.keys, after: s.after };
+        let req =
+            ClusterRequest::Listen { owner, registration, filter: s.filter, keys: s.keys, after: s.after };
         let cluster2 = cluster.clone();
         tokio::spawn(async move {
             if cluster2.request(part, Bytes::from(encode(&req))).await.is_err() {
@@ -420,7 +424,10 @@ pub(crate) fn deliver_forward(shared: &Shared, cluster: &Cluster, fwd: Forward) 
         }
     }
     for registration in stale {
-        cluster.send(cluster.subjects.server(fwd.from), encode(&ClusterRequest::Unlisten { owner, registration }));
+        cluster.send(
+            cluster.subjects.server(fwd.from),
+            encode(&ClusterRequest::Unlisten { owner, registration }),
+        );
     }
 }
 

@@ -122,7 +122,11 @@ impl Cluster {
     }
 }
 
-async fn connect(cfg: &ClusterSection, name: &str, events: mpsc::Sender<async_nats::Event>) -> anyhow::Result<async_nats::Client> {
+async fn connect(
+    cfg: &ClusterSection,
+    name: &str,
+    events: mpsc::Sender<async_nats::Event>,
+) -> anyhow::Result<async_nats::Client> {
     let mut opts = async_nats::ConnectOptions::new()
         .name(format!("usher-server {name}"))
         .connection_timeout(Duration::from_secs(5))
@@ -215,7 +219,7 @@ async fn heartbeat_task(shared: Arc<Shared>, cluster: Arc<Cluster>) {
     let mut n: u64 = 0;
     loop {
         tick.tick().await;
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             let (subject, payload) = cluster.heartbeat(false);
             cluster.send(subject, payload);
             cluster.events.prune(&shared);
@@ -292,7 +296,11 @@ async fn forward_listener(
 /// After NATS comes back, every other server may have dropped us and events
 /// may have been missed: listeners get an error, membership starts afresh,
 /// and rediscovered members get every listener again (a fresh snapshot).
-async fn connection_watcher(shared: Arc<Shared>, cluster: Arc<Cluster>, mut rx: mpsc::Receiver<async_nats::Event>) {
+async fn connection_watcher(
+    shared: Arc<Shared>,
+    cluster: Arc<Cluster>,
+    mut rx: mpsc::Receiver<async_nats::Event>,
+) {
     let mut lost = false;
     while let Some(event) = rx.recv().await {
         match event {

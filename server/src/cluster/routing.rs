@@ -228,7 +228,11 @@ async fn fan_out(
         let mut merged = FilterResult::default();
         let mut limit = None;
         let remote = ask_all(cluster, &ClusterRequest::Op { caller: caller.clone(), request: count }).await;
-        merge(std::iter::once((cluster.name.clone(), Some(local.result))).chain(remote), &mut merged, &mut limit);
+        merge(
+            std::iter::once((cluster.name.clone(), Some(local.result))).chain(remote),
+            &mut merged,
+            &mut limit,
+        );
         if !merged.unreachable.is_empty() {
             return outcome(Err(routing_error(merged)));
         }
@@ -236,9 +240,15 @@ async fn fan_out(
             let n = merged.total;
             return outcome(Err(Error::new(
                 ErrorKind::LimitExceeded,
-                format!("{n} sessions match across the cluster, more than max_targets ({max}); nothing was done"),
+                format!(
+                    "{n} sessions match across the cluster, more than max_targets ({max}); nothing was done"
+                ),
             )
-            .with_details(ErrorDetails::Limit { limit: "max_targets".into(), key: None, count: Some(n) })));
+            .with_details(ErrorDetails::Limit {
+                limit: "max_targets".into(),
+                key: None,
+                count: Some(n),
+            })));
         }
     }
     let mut local = cmd::dispatch(shared, session, principal, request.clone());
@@ -252,7 +262,11 @@ async fn fan_out(
     let remote = ask_all(cluster, &ClusterRequest::Op { caller, request }).await;
     let mut merged = FilterResult::default();
     let mut limit_error = None;
-    merge(std::iter::once((cluster.name.clone(), Some(local_result))).chain(remote), &mut merged, &mut limit_error);
+    merge(
+        std::iter::once((cluster.name.clone(), Some(local_result))).chain(remote),
+        &mut merged,
+        &mut limit_error,
+    );
     local.result = if !merged.unreachable.is_empty() {
         Err(WireError::from(routing_error(merged)))
     } else if let Some(mut e) = limit_error {
@@ -285,7 +299,8 @@ async fn fetch(
     let limit = req.limit.unwrap_or(100).clamp(1, 1000) as usize;
     let local = cmd::dispatch(shared, session, principal, Request::FetchSessions(asked.clone())).result;
     let local = local.map_err(Error::from)?;
-    let remote = ask_all(cluster, &ClusterRequest::Op { caller, request: Request::FetchSessions(asked) }).await;
+    let remote =
+        ask_all(cluster, &ClusterRequest::Op { caller, request: Request::FetchSessions(asked) }).await;
     let mut pages = vec![(cluster.name.clone(), Some(Ok(local)))];
     pages.extend(remote);
     let (mut all, mut total, mut has_more, mut unreachable) = (Vec::new(), 0, false, Vec::new());
@@ -299,7 +314,8 @@ async fn fetch(
             _ => unreachable.push(name),
         }
     }
-    let key = |s: &SessionInfo| (s.properties.get(START).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0), s.id);
+    let key =
+        |s: &SessionInfo| (s.properties.get(START).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0), s.id);
     all.sort_by_key(key);
     if all.len() > limit {
         has_more = true;
@@ -322,7 +338,11 @@ async fn fetch(
 }
 
 /// Handles a message on this server's subject; `Some` is the reply.
-pub(crate) fn serve(shared: &Arc<Shared>, cluster: &Arc<Cluster>, request: ClusterRequest) -> Option<OpReply> {
+pub(crate) fn serve(
+    shared: &Arc<Shared>,
+    cluster: &Arc<Cluster>,
+    request: ClusterRequest,
+) -> Option<OpReply> {
     match request {
         ClusterRequest::Op { caller, request } => Some(run_for(shared, caller, request)),
         ClusterRequest::Listen { owner, registration, filter, keys, after } => {

@@ -6,8 +6,8 @@
 //! ([`Request`], [`Reply`], encoded `ServerMessage` frames) so an operation
 //! runs on a remote server exactly as it would for a local caller.
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use usher_core::SessionId;
 use usher_core::protocol::{RegistrationId, Reply, Request, WireError};
@@ -153,7 +153,11 @@ mod tests {
         let hb = Heartbeat { server: 7, name: "a".into(), leaving: false };
         assert_eq!(decode::<Heartbeat>(&encode(&hb)).ok(), Some(hb));
         let req = ClusterRequest::Op {
-            caller: Caller { id: SessionId::new(1, 2), principal: "admin".into(), roles: vec!["ADMINISTRATOR".into()] },
+            caller: Caller {
+                id: SessionId::new(1, 2),
+                principal: "admin".into(),
+                roles: vec!["ADMINISTRATOR".into()],
+            },
             request: Request::Close { target: Target::Filter("all".into()), max_targets: None },
         };
         assert_eq!(decode::<ClusterRequest>(&encode(&req)).ok(), Some(req));
