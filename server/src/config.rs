@@ -485,6 +485,22 @@ mod tests {
     }
 
     #[test]
+    fn cluster_section_parses_validates_and_redacts() -> anyhow::Result<()> {
+        let c: Config = toml::from_str(
+            "[cluster]\nname = \"prod\"\nurl = \"nats://n:4222\"\nuser = \"u\"\npassword = \"sekrit\"\n",
+        )?;
+        c.validate()?;
+        let cluster = c.cluster.as_ref().ok_or_else(|| anyhow::anyhow!("no cluster section"))?;
+        assert_eq!(cluster.deadline(), Duration::from_secs(2));
+        assert!(!format!("{cluster:?}").contains("sekrit"));
+        for bad in ["name = \"a.b\"", "user = \"u\"", "request_timeout_ms = 0"] {
+            let c: Config = toml::from_str(&format!("[cluster]\n{bad}\n"))?;
+            assert!(c.validate().is_err(), "{bad} was accepted");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn bad_thresholds_are_refused() {
         let mut c = Config { listeners: vec![ListenerConfig::default()], ..Config::default() };
         c.listeners[0].queue.lower_threshold = 90;

@@ -91,6 +91,15 @@ async fn servers_reconnect_after_nats_restarts() {
     let mut cluster = Cluster::start().await;
     let admin = connect(cluster.url(0), Some("admin")).await;
     let on_b = tagged(cluster.url(1), "grp", "n").await;
+    let mut events = within(admin.clients().session_events(SessionEventParams::new().filter("grp is 'n'")))
+        .await
+        .expect("listener");
+    match within(events.next()).await {
+        Some(Ok(SessionEvent::State { session, state: SessionState::Active, .. })) => {
+            assert_eq!(session, on_b.id())
+        }
+        other => panic!("expected b's session in the snapshot, got {other:?}"),
+    }
 
     let port = cluster.nats.port;
     cluster.nats.kill();
@@ -109,6 +118,24 @@ async fn servers_reconnect_after_nats_restarts() {
         .await
         .expect("routed again");
     assert_eq!(props.get("$ServerName").map(String::as_str), Some("b"));
+
+    // The listener saw the outage as b's session lost, then a fresh
+    // snapshot with it again (docs/CLUSTER.md, "NATS comes back").
+    let mut after: Vec<(SessionState, Option<CloseReason>)> = Vec::new();
+    while !after.iter().any(|(s, _)| *s == SessionState::Active) {
+        match within(events.next()).await {
+            Some(Ok(SessionEvent::State { session, state, reason, .. })) if session == on_b.id() => {
+                after.push((state, reason))
+            }
+            Some(Ok(_)) => {}
+            other => panic!("listener ended: {other:?}"),
+        }
+    }
+    assert_eq!(
+        after,
+        vec![(SessionState::Closed, Some(CloseReason::ServerLost)), (SessionState::Active, None)]
+    );
+
     let on_c = tagged(cluster.url(2), "grp", "n").await;
     let r = within(admin.clients().close_detailed("grp is 'n'")).await.expect("close by filter");
     assert_eq!((r.total, per_server(&r)), (2, vec![("a", 0), ("b", 1), ("c", 1)]));

@@ -155,11 +155,7 @@ async fn main() -> anyhow::Result<()> {
     let p10 = Summary::of(&added).context("no runs")?;
     let close = Summary::of(&closes).context("no runs")?;
     println!("{}", p10.line("BENCH", "P10", "cluster_routed_added_latency", "us"));
-    println!(
-        "{} (3 x {} sessions)",
-        close.line("INFO", "", "cluster_close_filter", "ms"),
-        args.sessions
-    );
+    println!("{} (3 x {} sessions)", close.line("INFO", "", "cluster_close_filter", "ms"), args.sessions);
     for s in servers {
         s.shutdown().await;
     }
