@@ -44,6 +44,12 @@ async fn a_killed_server_is_unreachable_then_dropped_then_rejoins() {
     assert_eq!(partial.unreachable, vec!["c".to_owned()]);
     assert_eq!(per_server(partial), vec![("a", 0), ("b", 1)]);
     assert_eq!(partial.total, 1);
+    // By id, a member that does not answer is CLUSTER_ROUTING too.
+    let started = Instant::now();
+    let e = within(admin.clients().close(on_c.id())).await.expect_err("c cannot answer");
+    assert_eq!(e.kind, ErrorKind::ClusterRouting);
+    assert_eq!(e.filter_result().map(|r| r.unreachable.clone()), Some(vec!["c".to_owned()]));
+    assert!(started.elapsed() < ROUTING_DEADLINE + Duration::from_millis(500), "{:?}", started.elapsed());
 
     // Listeners get CLOSED/SERVER_LOST for c's session once c is dropped.
     let lost = within(async {
