@@ -97,10 +97,12 @@ impl ServerHandle {
     /// Closes every session with `SERVER_SHUTDOWN` and waits (a few seconds
     /// at most) for their connections to finish.
     pub async fn shutdown(mut self) {
+        self.shared.begin_shutdown();
+        // After the sessions closed, so listeners on other servers are sent
+        // their CLOSED events before this server says goodbye.
         if let Some(cluster) = self.shared.cluster.get() {
             cluster.leave().await;
         }
-        self.shared.begin_shutdown();
         let _ = self.notify_shutdown.send(());
         let (tx, rx) = (self.notify_shutdown, &mut self.shutdown_complete);
         drop(tx);

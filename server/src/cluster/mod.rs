@@ -108,6 +108,13 @@ impl Cluster {
     /// Orderly shutdown: says goodbye (so members drop this server at once
     /// rather than after 3 s of silence) and stops the cluster tasks.
     pub(crate) async fn leave(&self) {
+        // Best effort: let the forwarders publish the CLOSED events of the
+        // sessions shutdown just closed, and NATS take them, before the
+        // goodbye (after which members report our sessions SERVER_LOST).
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.client.flush()).await;
         let (subject, payload) = self.heartbeat(true);
         let _ = self.client.publish(subject, payload.into()).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.client.flush()).await;
