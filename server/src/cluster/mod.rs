@@ -189,6 +189,10 @@ pub(crate) async fn start(shared: &Arc<Shared>, cfg: &ClusterSection) -> anyhow:
         outbox,
         tasks: Mutex::new(Vec::new()),
     });
+    // Each subscription is a bounded buffer in async-nats (65,536 messages
+    // by default). Full: NATS-level slow consumer, messages are dropped and
+    // logged by the connection watcher; the handlers below never await
+    // anything but a publish, so they keep up with the socket.
     let hb = client.subscribe(subjects.heartbeat()).await?;
     let srv = client.subscribe(subjects.server(part)).await?;
     let ev = client.subscribe(subjects.events(part)).await?;
@@ -326,6 +330,9 @@ async fn connection_watcher(
                 events::nats_reconnected(&shared, &cluster);
                 let (subject, payload) = cluster.heartbeat(false);
                 cluster.send(subject, payload);
+            }
+            async_nats::Event::SlowConsumer(sid) => {
+                tracing::warn!(subscription = sid, "cluster messages dropped: a subscription buffer was full")
             }
             other => tracing::debug!(event = %other, "NATS event"),
         }
