@@ -52,6 +52,12 @@ fn password() -> Result<Option<String>, Failure> {
 }
 
 async fn connect(cli: &Cli) -> Result<Session, Failure> {
+    let options = connect_options(cli)?;
+    open(cli, options).await
+}
+
+/// The options of `--url` / `--principal`, the password read once.
+fn connect_options(cli: &Cli) -> Result<ConnectOptions, Failure> {
     let mut options = ConnectOptions::new(cli.url.clone()).client_type(ClientType::Cli);
     // An empty USHER_PRINCIPAL means anonymous, as an unset one does.
     if let Some(principal) = cli.principal.as_ref().filter(|p| !p.is_empty()) {
@@ -60,6 +66,10 @@ async fn connect(cli: &Cli) -> Result<Session, Failure> {
             options = options.password(password);
         }
     }
+    Ok(options)
+}
+
+async fn open(cli: &Cli, options: ConnectOptions) -> Result<Session, Failure> {
     Session::connect(options).await.map_err(|e| match e.kind {
         ErrorKind::AuthenticationFailed => Failure::failed(format!(
             "authentication failed for {}",
@@ -71,8 +81,10 @@ async fn connect(cli: &Cli) -> Result<Session, Failure> {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Outcome {
-    if let Command::HashPassword = cli.command {
-        return hash_password();
+    match &cli.command {
+        Command::HashPassword => return hash_password(),
+        Command::Connect { count, properties } => return hold(&cli, *count, properties).await,
+        _ => {}
     }
     let session = connect(&cli).await?;
     let result = match &cli.command {
@@ -90,7 +102,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Throttle { target, throttler } => throttle(&session, target, throttler).await,
         Command::Watch { filter, properties } => watch(&session, filter.clone(), properties).await,
         Command::QueueEvents => queue_events(&session).await,
-        Command::HashPassword => Ok(()),
+        Command::HashPassword | Command::Connect { .. } => Ok(()),
     };
     let _ = session.close().await;
     result
@@ -321,6 +333,46 @@ async fn queue_events(session: &Session) -> Outcome {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
+}
+
+/// `usher connect`: opens `count` sessions and holds them until each is
+/// closed or Ctrl-C, so a shell user can see client control act on them.
+async fn hold(cli: &Cli, count: u32, properties: &[String]) -> Outcome {
+    let mut options = connect_options(cli)?;
+    for (key, value) in parse_assignments(properties)? {
+        options = options.property(key, value.unwrap_or_default());
+    }
+    let mut sessions = Vec::new();
+    for _ in 0..count {
+        let session = open(cli, options.clone()).await?;
+        println!("connected {}", session.id());
+        sessions.push(session);
+    }
+    let _ = std::io::stdout().flush();
+    let mut closes: futures_util::stream::FuturesUnordered<_> = sessions
+        .iter()
+        .map(|s| {
+            let id = s.id();
+            let closed = s.closed();
+            async move { (id, closed.await) }
+        })
+        .collect();
+    loop {
+        tokio::select! {
+            next = closes.next() => match next {
+                Some((id, reason)) => {
+                    println!("closed {id} {reason}");
+                    let _ = std::io::stdout().flush();
+                }
+                None => return Ok(()),
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    for session in &sessions {
+        let _ = session.close().await;
+    }
+    Ok(())
 }
 
 fn hash_password() -> Outcome {

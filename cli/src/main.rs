@@ -101,6 +101,16 @@ enum Command {
     },
     /// Print queue events (threshold crossings, policy changes) until Ctrl-C.
     QueueEvents,
+    /// Open sessions and hold them until they are closed (by a controller or
+    /// the server) or Ctrl-C; prints each id, then each close with its reason.
+    Connect {
+        /// How many sessions to open.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// A user property K=V each session proposes (repeatable).
+        #[arg(long = "property", value_name = "K=V")]
+        properties: Vec<String>,
+    },
     /// Print an argon2id PHC hash of a password read from stdin or a prompt,
     /// for the security store.
     HashPassword,

@@ -269,3 +269,31 @@ async fn hash_password_prints_a_verifiable_argon2id_hash() {
     assert!(argon2::Argon2::default().verify_password(b"s3cret", &parsed).is_ok());
     assert!(argon2::Argon2::default().verify_password(b"other", &parsed).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_holds_sessions_until_a_controller_closes_them() {
+    let server = server().await;
+    let mut cmd = usher(server.url(), "client");
+    cmd.args(["connect", "--count", "2", "--property", "desk=fx"]);
+    let mut child = cmd.spawn().expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut ids = Vec::new();
+    while ids.len() < 2 {
+        let line = within(stdout.next_line()).await.expect("read").expect("a connected line");
+        let id = line.strip_prefix("connected ").expect("connected ID");
+        ids.push(id.to_owned());
+    }
+    let admin = connect(server.url(), Some("admin")).await;
+    let closed = within(admin.clients().close("desk is 'fx' and $Principal is 'client'")).await;
+    assert_eq!(closed.expect("close"), 2);
+    let mut seen = Vec::new();
+    while let Some(line) = within(stdout.next_line()).await.expect("read") {
+        seen.push(line);
+    }
+    for id in &ids {
+        assert!(seen.contains(&format!("closed {id} CLOSED_BY_CONTROLLER")), "{seen:?}");
+    }
+    let status = within(child.wait()).await.expect("exits");
+    assert_eq!(status.code(), Some(0));
+    server.shutdown().await;
+}

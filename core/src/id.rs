@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 /// The id of one session anywhere in a cluster.
 ///
-/// On the wire it is a MessagePack array of two unsigned integers
-/// `[server, value]`; in text it is `8f3a2c41d09e7b15-0000000000000007`.
+/// On the wire it is a MessagePack map `{"server": u64, "value": u64}` (see
+/// `docs/PROTOCOL.md`); in text it is `8f3a2c41d09e7b15-0000000000000007`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SessionId {
     /// The server part: names the server that holds the session.

@@ -145,6 +145,8 @@ pub struct LimitsSection {
     pub max_in_flight: u32,
     /// Listener registrations per session.
     pub max_registrations: u32,
+    /// Topic subscriptions (selectors) per session.
+    pub max_subscriptions: u32,
     /// Ping interval, ms.
     pub ping_interval_ms: u32,
     /// Close after this long without any frame from the client, ms.
@@ -159,6 +161,7 @@ impl Default for LimitsSection {
             hello_timeout_ms: 5_000,
             max_in_flight: l.max_in_flight,
             max_registrations: l.max_registrations,
+            max_subscriptions: 1024,
             ping_interval_ms: l.ping_interval_ms,
             idle_timeout_ms: l.idle_timeout_ms,
         }

@@ -13,11 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, timeout};
+use tokio::time::{Instant, Sleep, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -36,8 +40,7 @@ use crate::session::{Next, Session};
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
-type Source = SplitStream<WebSocketStream<TcpStream>>;
+type Ws = WebSocketStream<TcpStream>;
 
 /// How long a closing session may take to flush its last messages.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
@@ -63,7 +66,34 @@ fn now_ms() -> u64 {
 }
 
 /// Serves one accepted socket until its session ends.
-pub(crate) async fn handle(
+///
+/// Not an `async fn`: an async fn keeps its arguments in its state for the
+/// whole session. The hello phase owns them instead and is boxed (large and
+/// short-lived), so the long-lived state of an open session is only the
+/// socket, two `Arc`s and the loop's flags (SPEC §6 memory).
+pub(crate) fn handle(
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    listener: ListenerConfig,
+    connector: Arc<str>,
+    hello_permit: OwnedSemaphorePermit,
+    shutdown: Shutdown,
+) -> impl Future<Output = ()> + Send + 'static {
+    let span = tracing::info_span!("session", %peer, connector = %connector, id = tracing::field::Empty, principal = tracing::field::Empty);
+    let hello =
+        Box::pin(hello_phase(socket, peer, shared.clone(), listener, connector, hello_permit, shutdown));
+    async move {
+        let Some((mut ws, session, principal)) = hello.await else { return };
+        serve(&shared, &session, &principal, &mut ws).await;
+    }
+    .instrument(span)
+}
+
+type Opened = (Ws, Arc<Session>, Box<str>);
+
+/// Upgrade, hello, welcome (or rejection). `None` when no session opened.
+async fn hello_phase(
     socket: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
@@ -71,25 +101,13 @@ pub(crate) async fn handle(
     connector: Arc<str>,
     hello_permit: OwnedSemaphorePermit,
     mut shutdown: Shutdown,
-) {
-    let span = tracing::info_span!("session", %peer, connector = %connector, id = tracing::field::Empty, principal = tracing::field::Empty);
-    async move {
-        // Boxed: the hello phase's state (upgrade, decoding, authentication)
-        // is large and short-lived; boxing it keeps it out of the task's own
-        // allocation, which lives as long as the session (SPEC §6 memory).
-        let opened = Box::pin(hello_phase(socket, peer, &shared, &listener, &connector, &mut shutdown)).await;
-        drop(hello_permit);
-        let Some((mut sink, mut source, session, principal)) = opened else { return };
-        serve(&shared, &session, &principal, &mut sink, &mut source, &mut shutdown).await;
-    }
-    .instrument(span)
-    .await
+) -> Option<Opened> {
+    let opened = hello_steps(socket, peer, &shared, &listener, &connector, &mut shutdown).await;
+    drop(hello_permit);
+    opened
 }
 
-type Opened = (Sink, Source, Arc<Session>, Box<str>);
-
-/// Upgrade, hello, welcome (or rejection). `None` when no session opened.
-async fn hello_phase(
+async fn hello_steps(
     socket: TcpStream,
     peer: SocketAddr,
     shared: &Arc<Shared>,
@@ -111,16 +129,16 @@ async fn hello_phase(
             Err(_) => { tracing::info!("no WebSocket upgrade within the hello timeout"); return None; }
         },
     };
-    let (mut sink, mut source) = ws.split();
+    let mut ws = ws;
     let first = tokio::select! {
         _ = shutdown.recv() => return None,
-        r = tokio::time::timeout_at(deadline, source.next()) => r,
+        r = tokio::time::timeout_at(deadline, ws.next()) => r,
     };
     let hello = match read_hello(first) {
         Ok(hello) => hello,
         Err((reason, error)) => {
             tracing::info!(reason = %reason, error = %error.message, "hello refused");
-            reject(&mut sink, reason, error).await;
+            reject(&mut ws, reason, error).await;
             return None;
         }
     };
@@ -128,7 +146,7 @@ async fn hello_phase(
         Ok(opened) => opened,
         Err((reason, error)) => {
             tracing::info!(reason = %reason, kind = %error.kind, error = %error.message, "hello refused");
-            reject(&mut sink, reason, error).await;
+            reject(&mut ws, reason, error).await;
             return None;
         }
     };
@@ -136,11 +154,11 @@ async fn hello_phase(
     tracing::Span::current().record("principal", principal.as_ref());
     tracing::info!("session opened");
     let frame = encode(&ServerMessage::Welcome(welcome));
-    if sink.send(Message::Binary(Bytes::from(frame))).await.is_err() {
+    if ws.send(Message::Binary(Bytes::from(frame))).await.is_err() {
         shared.close_session(session.id, CloseReason::ConnectionLost);
         return None;
     }
-    Some((sink, source, session, principal))
+    Some((ws, session, principal))
 }
 
 type Refusal = (CloseReason, Error);
@@ -179,11 +197,11 @@ fn read_hello(
     }
 }
 
-async fn reject(sink: &mut Sink, reason: CloseReason, error: Error) {
+async fn reject(ws: &mut Ws, reason: CloseReason, error: Error) {
     let frame = encode(&ServerMessage::Reject(Reject { reason, error: WireError::from(error) }));
     let _ = timeout(CLOSE_GRACE, async {
-        sink.send(Message::Binary(Bytes::from(frame))).await?;
-        sink.close().await
+        ws.send(Message::Binary(Bytes::from(frame))).await?;
+        ws.close(None).await
     })
     .await;
 }
@@ -292,20 +310,14 @@ async fn open(
 }
 
 /// Runs the session until it closes, then flushes what it may and says why.
-async fn serve(
-    shared: &Arc<Shared>,
-    session: &Arc<Session>,
-    principal: &str,
-    sink: &mut Sink,
-    source: &mut Source,
-    shutdown: &mut Shutdown,
-) {
-    let reason = tokio::select! {
-        r = read_loop(shared, session, principal, source) => r,
-        r = write_loop(shared, session, sink) => r,
-        _ = session.closing_signal() => session.closing().unwrap_or(CloseReason::ConnectionLost),
-        _ = shutdown.recv() => CloseReason::ServerShutdown,
-    };
+async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, principal: &str, ws: &mut Ws) {
+    // Sessions opened while the server was shutting down were not in the
+    // registry when it closed everyone: close them here.
+    if shared.is_shutting_down() {
+        session.mark_closing(CloseReason::ServerShutdown);
+    }
+    let reason =
+        Conn { ws: &mut *ws, shared, session, principal, pending: None, unflushed: 0, throttle: None }.await;
     let reason = shared.close_session(session.id, reason).or(session.closing()).unwrap_or(reason);
     tracing::info!(reason = %reason, "session closed");
     if reason == CloseReason::ConnectionLost {
@@ -315,10 +327,10 @@ async fn serve(
     // Boxed: only closing sessions need this state.
     let _ = Box::pin(timeout(CLOSE_GRACE, async {
         while let Some(item) = session.drain_one(&shared.events) {
-            sink.feed(Message::Binary(item.frame)).await?;
+            ws.feed(Message::Binary(item.frame)).await?;
         }
-        sink.send(Message::Binary(Bytes::from(closing))).await?;
-        sink.close().await
+        ws.send(Message::Binary(Bytes::from(closing))).await?;
+        ws.close(None).await
     }))
     .await;
 }
@@ -335,105 +347,214 @@ fn closing_message(reason: CloseReason) -> String {
     }
 }
 
-async fn read_loop(
-    shared: &Arc<Shared>,
-    session: &Arc<Session>,
-    principal: &str,
-    source: &mut Source,
-) -> CloseReason {
-    let limits = shared.config.limits;
-    loop {
-        // No per-session timer: the server's sweeper (`crate::sweeper`)
-        // closes sessions whose last frame is older than the idle timeout.
-        let msg = match source.next().await {
-            None => return CloseReason::ConnectionLost,
-            Some(Err(WsError::Capacity(e))) => {
-                tracing::info!(error = %e, "frame too large");
-                return CloseReason::MessageTooLarge;
+/// Most frames read, or written, in one poll before yielding, so one busy
+/// session cannot hog a worker thread.
+const BUDGET: usize = 64;
+
+/// Bytes written to tungstenite before waiting for them to reach the socket.
+const FLUSH_BATCH: usize = 16 * 1024;
+
+/// The connection loop of one open session, as one hand-written future
+/// rather than reader and writer futures under `select!`: it holds the
+/// socket, two flags and an optional boxed timer (throttling only), so an
+/// idle session's task stays small (SPEC §6, §9 P1). It also keeps all of a
+/// session's state in one place, which a future "parking" of idle sockets
+/// needs.
+///
+/// Reads: each request is handled synchronously and its response queued.
+/// Writes: the queue is drained only as fast as the socket accepts, so a
+/// client that stops reading backs its queue up.
+struct Conn<'a> {
+    ws: &'a mut Ws,
+    shared: &'a Arc<Shared>,
+    session: &'a Arc<Session>,
+    principal: &'a str,
+    /// Taken from the queue, not yet accepted by the socket.
+    pending: Option<Message>,
+    /// Bytes written since the last completed flush.
+    unflushed: usize,
+    /// The throttler's next allowed write, boxed: most sessions never need it.
+    throttle: Option<Pin<Box<Sleep>>>,
+}
+
+impl Future for Conn<'_> {
+    type Output = CloseReason;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        let this = self.get_mut();
+        // Register first: a push after our checks below wakes us again.
+        this.session.register(cx.waker());
+        let mut more = false;
+        match this.poll_reads(cx) {
+            ControlFlow::Break(reason) => return Poll::Ready(reason),
+            ControlFlow::Continue(busy) => more |= busy,
+        }
+        // Closing wins even while the socket is blocked (a slow consumer
+        // closed for its queue must not wait for the socket).
+        if let Some(reason) = this.session.closing() {
+            return Poll::Ready(reason);
+        }
+        match this.poll_writes(cx) {
+            ControlFlow::Break(reason) => return Poll::Ready(reason),
+            ControlFlow::Continue(busy) => more |= busy,
+        }
+        if more {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+impl Conn<'_> {
+    /// Reads and handles frames; `Continue(true)` when the budget ran out.
+    fn poll_reads(&mut self, cx: &mut Context<'_>) -> ControlFlow<CloseReason, bool> {
+        for _ in 0..BUDGET {
+            let msg = match self.ws.poll_next_unpin(cx) {
+                Poll::Pending => return ControlFlow::Continue(false),
+                Poll::Ready(None) => return ControlFlow::Break(CloseReason::ConnectionLost),
+                Poll::Ready(Some(Err(WsError::Capacity(e)))) => {
+                    tracing::info!(error = %e, "frame too large");
+                    return ControlFlow::Break(CloseReason::MessageTooLarge);
+                }
+                Poll::Ready(Some(Err(WsError::Protocol(e)))) => {
+                    tracing::info!(error = %e, "WebSocket protocol error");
+                    return ControlFlow::Break(CloseReason::ProtocolError);
+                }
+                Poll::Ready(Some(Err(_))) => return ControlFlow::Break(CloseReason::ConnectionLost),
+                Poll::Ready(Some(Ok(m))) => m,
+            };
+            // The sweeper closes sessions whose last frame is too old.
+            self.session.touch(self.shared.now_ms());
+            if let Some(reason) = self.handle(msg) {
+                return ControlFlow::Break(reason);
             }
-            Some(Err(WsError::Protocol(e))) => {
-                tracing::info!(error = %e, "WebSocket protocol error");
-                return CloseReason::ProtocolError;
-            }
-            Some(Err(_)) => return CloseReason::ConnectionLost,
-            Some(Ok(m)) => m,
-        };
-        session.touch(shared.now_ms());
+        }
+        ControlFlow::Continue(true)
+    }
+
+    /// Handles one frame; `Some` ends the session.
+    fn handle(&mut self, msg: Message) -> Option<CloseReason> {
         let bytes = match msg {
             Message::Binary(b) => b,
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-            Message::Close(_) => return CloseReason::ClosedByClient,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+            Message::Close(_) => return Some(CloseReason::ClosedByClient),
             Message::Text(_) => {
                 tracing::info!("text frame; the protocol is binary");
-                return CloseReason::ProtocolError;
+                return Some(CloseReason::ProtocolError);
             }
         };
         let (id, request) = match decode::<ClientMessage>(&bytes) {
             Ok(ClientMessage::Request { id, request }) => (id, request),
-            Ok(ClientMessage::Bye) => return CloseReason::ClosedByClient,
+            Ok(ClientMessage::Bye) => return Some(CloseReason::ClosedByClient),
             Ok(ClientMessage::Hello(_)) => {
                 tracing::info!("second hello");
-                return CloseReason::ProtocolError;
+                return Some(CloseReason::ProtocolError);
             }
             Err(e) => {
                 tracing::info!(error = %e, "undecodable frame");
-                return CloseReason::ProtocolError;
+                return Some(CloseReason::ProtocolError);
             }
         };
-        if !session.begin_request(limits.max_in_flight) {
-            tracing::info!(max = limits.max_in_flight, "too many requests in flight");
-            return CloseReason::ProtocolError;
+        let (shared, session) = (self.shared, self.session);
+        let max = shared.config.limits.max_in_flight;
+        if !session.begin_request(max) {
+            tracing::info!(max, "too many requests in flight");
+            return Some(CloseReason::ProtocolError);
         }
-        let outcome = crate::cmd::dispatch(shared, session, principal, request);
+        let outcome = crate::cmd::dispatch(shared, session, self.principal, request);
         session.respond(&shared.events, id, outcome.result);
         for push in outcome.after {
             session.push(&shared.events, push);
         }
-        if outcome.close_self {
-            return CloseReason::ClosedByController;
+        outcome.close_self.then_some(CloseReason::ClosedByController)
+    }
+
+    /// Writes queued messages (paced by the throttler) and pings; returns
+    /// when the socket is full, the queue is empty or the budget ran out.
+    fn poll_writes(&mut self, cx: &mut Context<'_>) -> ControlFlow<CloseReason, bool> {
+        let mut budget_left = true;
+        for n in 0..=BUDGET {
+            if n == BUDGET {
+                budget_left = false;
+                break;
+            }
+            // Write only as fast as the socket takes it: past a small batch,
+            // nothing more leaves the queue until the socket accepted it all
+            // (tungstenite would otherwise buffer without bound).
+            if self.unflushed >= FLUSH_BATCH && !self.flush(cx)? {
+                break;
+            }
+            if self.pending.is_none() {
+                match self.session.next(&self.shared.events) {
+                    Next::Item(item) => self.pending = Some(Message::Binary(item.frame)),
+                    Next::Closing(reason) => return ControlFlow::Break(reason),
+                    Next::Empty if self.session.take_ping() => {
+                        self.pending = Some(Message::Ping(Bytes::new()))
+                    }
+                    Next::Empty => break,
+                }
+            }
+            if !self.throttle_allows(cx) {
+                break;
+            }
+            match self.ws.poll_ready_unpin(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Err(_)) => return ControlFlow::Break(CloseReason::ConnectionLost),
+                Poll::Ready(Ok(())) => {}
+            }
+            let Some(msg) = self.pending.take() else { break };
+            let len = msg.len();
+            if self.ws.start_send_unpin(msg).is_err() {
+                return ControlFlow::Break(CloseReason::ConnectionLost);
+            }
+            self.unflushed += len.max(1);
+            self.after_write(len as u64);
+        }
+        if self.unflushed > 0 {
+            self.flush(cx)?;
+        }
+        // Budget spent with work left: come back after other tasks ran.
+        ControlFlow::Continue(!budget_left && self.unflushed == 0)
+    }
+
+    /// Flushes; `Continue(true)` once everything written reached the socket.
+    fn flush(&mut self, cx: &mut Context<'_>) -> ControlFlow<CloseReason, bool> {
+        match self.ws.poll_flush_unpin(cx) {
+            Poll::Ready(Ok(())) => {
+                self.unflushed = 0;
+                ControlFlow::Continue(true)
+            }
+            Poll::Ready(Err(_)) => ControlFlow::Break(CloseReason::ConnectionLost),
+            Poll::Pending => ControlFlow::Continue(false),
         }
     }
-}
 
-/// Writes queued messages as fast as the socket takes them, paced by the
-/// throttler; pings when the sweeper asks. Returns when the session starts
-/// closing or the socket fails.
-async fn write_loop(shared: &Arc<Shared>, session: &Arc<Session>, sink: &mut Sink) -> CloseReason {
-    let mut next_write = Instant::now();
-    loop {
-        match session.next(&shared.events) {
-            Next::Item(item) => {
-                let len = item.frame.len() as u64;
-                match session.throttler() {
-                    Throttler::Unthrottled => {}
-                    Throttler::MessagesPerSecond(n) => {
-                        // Boxed: throttling is rare, and an inline timer
-                        // would grow every session's future.
-                        Box::pin(tokio::time::sleep_until(next_write)).await;
-                        next_write = next_write.max(Instant::now()) + Duration::from_secs(1) / n.max(1);
-                    }
-                    Throttler::BytesPerSecond(b) => {
-                        // Boxed: throttling is rare, and an inline timer
-                        // would grow every session's future.
-                        Box::pin(tokio::time::sleep_until(next_write)).await;
-                        let secs = len as f64 / b.max(1) as f64;
-                        next_write = next_write.max(Instant::now()) + Duration::from_secs_f64(secs.min(60.0));
-                    }
-                }
-                if sink.send(Message::Binary(item.frame)).await.is_err() {
-                    return CloseReason::ConnectionLost;
-                }
+    /// True when the throttler lets the pending message go now.
+    fn throttle_allows(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.session.throttler() == Throttler::Unthrottled {
+            self.throttle = None;
+            return true;
+        }
+        match &mut self.throttle {
+            None => true,
+            Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
+        }
+    }
+
+    /// Moves the throttler's next allowed write past this one.
+    fn after_write(&mut self, len: u64) {
+        let delay = match self.session.throttler() {
+            Throttler::Unthrottled => return,
+            Throttler::MessagesPerSecond(n) => Duration::from_secs(1) / n.max(1),
+            Throttler::BytesPerSecond(b) => Duration::from_secs_f64((len as f64 / b.max(1) as f64).min(60.0)),
+        };
+        let now = Instant::now();
+        match &mut self.throttle {
+            Some(sleep) => {
+                let next = sleep.deadline().max(now) + delay;
+                sleep.as_mut().reset(next);
             }
-            Next::Closing(reason) => return reason,
-            Next::Empty => {
-                if session.take_ping() {
-                    if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                        return CloseReason::ConnectionLost;
-                    }
-                    continue;
-                }
-                session.notified().await;
-            }
+            None => self.throttle = Some(Box::pin(tokio::time::sleep_until(now + delay))),
         }
     }
 }
@@ -457,7 +578,9 @@ mod tests {
         // phase is boxed so it does not count. (Debug-build size; release
         // is smaller.)
         let size = std::mem::size_of_val(&f);
-        assert!(size < 2048, "the per-session future grew to {size} B");
+        println!("per-session future: {size} B");
+
+        assert!(size < 1024, "the per-session future grew to {size} B");
         drop(tx);
         Ok(())
     }

@@ -121,7 +121,11 @@ impl Events {
     /// Adds a listener; the caller then snapshots each shard with
     /// [`Events::snapshot_shard`].
     pub(crate) fn add_listener(&self, listener: Arc<Listener>) {
-        self.listeners.write().unwrap_or_else(|e| e.into_inner()).push(listener);
+        listener.owner.mark_registered();
+        let mut listeners = self.listeners.write().unwrap_or_else(|e| e.into_inner());
+        if listener.owner.closing().is_none() {
+            listeners.push(listener);
+        }
     }
 
     /// Called by the registry's `with_shard` for each record (`Some`) and
@@ -148,7 +152,11 @@ impl Events {
 
     /// Adds the queue handler of `owner`; `HANDLER_CONFLICT` if it has one.
     pub(crate) fn add_handler(&self, handler: Arc<QueueHandler>) -> Result<(), Error> {
+        handler.owner.mark_registered();
         let mut handlers = self.handlers.write().unwrap_or_else(|e| e.into_inner());
+        if handler.owner.closing().is_some() {
+            return Err(Error::session_closed());
+        }
         if handlers.iter().any(|h| h.owner.id == handler.owner.id) {
             return Err(Error::new(
                 usher_core::ErrorKind::HandlerConflict,

@@ -1,12 +1,14 @@
 //! The Usher session server (SPEC §2, §4, §5, §6, §8, single node).
 //!
 //! The layers, one file each (as in mini-redis):
-//! bytes → [`connection`] (WebSocket, hello, read/write loops) →
-//! `cmd` (one file per operation, permission check in one place) →
-//! shared state: `registry` (sharded sessions and indexes), `session`
-//! (one session's queue and roles), `queue` (conflation, thresholds),
-//! `events` (listeners and queue handlers), `topics`, `auth` (argon2 on a
-//! bounded pool), [`config`], `shutdown`, `audit`.
+//! `listener` (bind, admission control, accept) → `connection` (WebSocket,
+//! hello, then one hand-written future per open session that reads requests
+//! and drains the outbound queue) → `cmd` (one file per operation, the
+//! permission check in one place) → shared state: `registry` (sharded
+//! sessions and indexes), `session` (one session's queue and roles), `queue`
+//! (conflation, thresholds), `events` (listeners and queue handlers),
+//! `topics`, `roles` (shared role sets), `auth` (argon2 on a bounded pool),
+//! [`config`], `sweeper` (pings, idle timeouts), `shutdown`, `audit`.
 //!
 //! [`start`] runs a server in-process and returns once it accepts, so tests
 //! use a real server on port 0; [`run`] serves until a future completes.
@@ -41,7 +43,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc};
-use usher_core::protocol::CloseReason;
 
 pub use auth::hash_password;
 pub use config::{Config, GeneratedPasswords};
@@ -52,7 +53,8 @@ use state::Shared;
 /// How long shutdown waits for connections to finish closing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// A running server.
+/// A running server. Call [`ServerHandle::shutdown`] to stop it; dropping
+/// the handle leaves it running until the runtime ends.
 #[derive(Debug)]
 pub struct ServerHandle {
     urls: Vec<String>,
@@ -94,9 +96,7 @@ impl ServerHandle {
     /// Closes every session with `SERVER_SHUTDOWN` and waits (a few seconds
     /// at most) for their connections to finish.
     pub async fn shutdown(mut self) {
-        for session in self.shared.registry.all_sessions() {
-            self.shared.close_session(session.id, CloseReason::ServerShutdown);
-        }
+        self.shared.begin_shutdown();
         let _ = self.notify_shutdown.send(());
         let (tx, rx) = (self.notify_shutdown, &mut self.shutdown_complete);
         drop(tx);

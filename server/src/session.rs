@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 use usher_core::SessionId;
 use usher_core::protocol::{
     CloseReason, Push, QueuePolicy, Reply, Response, ServerMessage, Throttler, WireError,
@@ -30,7 +30,7 @@ pub(crate) enum Next {
     /// The session is closing for this reason; the queue holds what may still
     /// be written before the `Closing` push.
     Closing(CloseReason),
-    /// Nothing to do: wait for [`Session::notified`].
+    /// Nothing to do: the connection is woken through [`Session::register`].
     Empty,
 }
 
@@ -50,17 +50,24 @@ pub(crate) struct Session {
     // A std Mutex, not a tokio one: nothing awaits while it is held, and it
     // is held for a few hundred nanoseconds at most.
     state: Mutex<State>,
-    // Wakes the connection's writer; `notify_one` keeps a permit when the
-    // writer is not waiting, so no wake-up is lost.
-    wake: Notify,
-    // Wakes the connection task when the session starts closing, even while
-    // its writer is blocked on a client that does not read.
-    closed: Notify,
+    // Wakes the connection's task when something was queued, a ping is due
+    // or the session started closing (even while its writer is blocked on a
+    // client that does not read). One waker, no per-session future: an
+    // `AtomicWaker` is a few words, a pinned `Notified` future ~64 bytes.
+    // The task registers before checking its state, so no wake-up is lost.
+    waker: AtomicWaker,
     /// When the last frame arrived (ms on the server's monotonic clock);
     /// read by the sweeper for the idle timeout.
     last_seen: AtomicU64,
     /// Set by the sweeper: the writer sends a ping when next idle.
     ping_due: AtomicBool,
+    /// Set once the session registers a listener or handler / subscribes:
+    /// closing or re-roling the (many) sessions that never did skips the
+    /// server-wide registration and subscription lists (SPEC §9 P2–P4).
+    /// SeqCst, with the closing check the adders make after setting them,
+    /// so a registration racing a close is either refused or removed.
+    registered: AtomicBool,
+    subscribed: AtomicBool,
 }
 
 impl Session {
@@ -74,10 +81,11 @@ impl Session {
                 in_flight: 0,
                 roles,
             }),
-            wake: Notify::new(),
-            closed: Notify::new(),
+            waker: AtomicWaker::new(),
             last_seen: AtomicU64::new(now_ms),
             ping_due: AtomicBool::new(false),
+            registered: AtomicBool::new(false),
+            subscribed: AtomicBool::new(false),
         })
     }
 
@@ -106,10 +114,30 @@ impl Session {
         self.last_seen.load(Ordering::Relaxed)
     }
 
+    /// Notes that the session holds (or held) a registration.
+    pub(crate) fn mark_registered(&self) {
+        self.registered.store(true, Ordering::SeqCst);
+    }
+
+    /// True when the session may hold a registration.
+    pub(crate) fn ever_registered(&self) -> bool {
+        self.registered.load(Ordering::SeqCst)
+    }
+
+    /// Notes that the session holds (or held) a subscription.
+    pub(crate) fn mark_subscribed(&self) {
+        self.subscribed.store(true, Ordering::SeqCst);
+    }
+
+    /// True when the session may hold a subscription.
+    pub(crate) fn ever_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::SeqCst)
+    }
+
     /// Asks the writer to ping.
     pub(crate) fn request_ping(&self) {
         self.ping_due.store(true, Ordering::Relaxed);
-        self.wake.notify_one();
+        self.waker.wake();
     }
 
     /// True (once) when a ping is due.
@@ -122,14 +150,9 @@ impl Session {
         self.lock().closing
     }
 
-    /// Waits until something was pushed or the session started closing.
-    pub(crate) async fn notified(&self) {
-        self.wake.notified().await
-    }
-
-    /// Waits until the session starts closing.
-    pub(crate) async fn closing_signal(&self) {
-        self.closed.notified().await
+    /// Registers the connection task's waker (before it checks the queue).
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
     }
 
     /// Queues an encoded message. Returns false when it was not queued
@@ -151,10 +174,7 @@ impl Session {
                 }
             }
         };
-        self.wake.notify_one();
-        if outcome.is_err() {
-            self.closed.notify_one();
-        }
+        self.waker.wake();
         match outcome {
             Ok(Some((crossing, policy))) => {
                 events.queue_crossing(self.id, crossing, policy);
@@ -192,8 +212,7 @@ impl Session {
             let mut st = self.lock();
             *st.closing.get_or_insert(reason)
         };
-        self.wake.notify_one();
-        self.closed.notify_one();
+        self.waker.wake();
         effective
     }
 
@@ -265,7 +284,7 @@ impl Session {
         };
         self.report_policy(events, changed, None, policy);
         // A slower throttler must not leave the writer sleeping on the old pace.
-        self.wake.notify_one();
+        self.waker.wake();
     }
 
     fn report_policy(&self, events: &Events, changed: bool, crossing: Option<Crossing>, policy: QueuePolicy) {

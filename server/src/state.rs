@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub restrictions: Vec<(String, Restrict)>,
     /// Origin of [`Shared::now_ms`].
     epoch: std::time::Instant,
+    /// Set when shutdown starts: sessions that open after it are closed.
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -79,12 +81,27 @@ impl Shared {
             restrictions,
             config,
             epoch: std::time::Instant::now(),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
     /// Milliseconds on a monotonic clock (for idle timeouts).
     pub(crate) fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Starts shutdown: every session open now or later is closed with
+    /// `SERVER_SHUTDOWN`.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for session in self.registry.all_sessions() {
+            self.close_session(session.id, CloseReason::ServerShutdown);
+        }
+    }
+
+    /// True once shutdown started.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// A fresh session id.
@@ -121,8 +138,12 @@ impl Shared {
         let session = self.registry.get(id, |v| v.rec.session.clone())?;
         let effective = session.mark_closing(reason);
         self.registry.remove(id, effective, &self.events)?;
-        self.events.remove_owner(id);
-        self.topics.remove_session(id);
+        if session.ever_registered() {
+            self.events.remove_owner(id);
+        }
+        if session.ever_subscribed() {
+            self.topics.remove_session(id);
+        }
         Some(effective)
     }
 }

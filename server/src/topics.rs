@@ -157,20 +157,34 @@ impl Topics {
     }
 
     /// Subscribes; the current values of covered, readable topics are queued
-    /// first.
-    pub(crate) fn subscribe(&self, events: &Events, session: &Arc<Session>, selector: Selector) {
+    /// first. At most `max` selectors per session (`LIMIT_EXCEEDED`).
+    pub(crate) fn subscribe(
+        &self,
+        events: &Events,
+        session: &Arc<Session>,
+        selector: Selector,
+        max: usize,
+    ) -> Result<(), Error> {
+        session.mark_subscribed();
         let mut inner = self.write();
+        if session.closing().is_some() {
+            return Ok(());
+        }
         if inner.subs.iter().any(|s| s.session.id == session.id && s.selector == selector) {
-            return;
+            return Ok(());
         }
         let already: Vec<Selector> =
             inner.subs.iter().filter(|s| s.session.id == session.id).map(|s| s.selector.clone()).collect();
+        if already.len() >= max {
+            return Err(Error::limit("max_subscriptions", format!("a session may hold {max} subscriptions")));
+        }
         for (path, value) in &inner.values {
             if selector.covers(path) && !already.iter().any(|s| s.covers(path)) && may_read(session, path) {
                 session.enqueue(events, value_item(path, value));
             }
         }
         inner.subs.push(Sub { session: session.clone(), selector });
+        Ok(())
     }
 
     /// Ends a subscription; false when there was none.
@@ -189,6 +203,10 @@ impl Topics {
     /// After a role change: drops subscriptions that lost READ_TOPIC at
     /// their base, and purges queued values the session may no longer read.
     pub(crate) fn revalidate(&self, events: &Events, session: &Arc<Session>) {
+        if !session.ever_subscribed() {
+            // Nothing to drop; queued topic values exist only with a subscription.
+            return;
+        }
         let mut inner = self.write();
         let roles = session.roles();
         let mut dropped: Vec<Selector> = Vec::new();

@@ -159,3 +159,25 @@ async fn each_listener_has_its_own_queue_defaults() -> anyhow::Result<()> {
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_login_flood_is_refused_past_the_verification_queue() -> anyhow::Result<()> {
+    let mut config = config();
+    config.auth.threads = 1;
+    config.auth.queue = 1;
+    let server = usher_server::start(config).await?;
+    // Each verification takes milliseconds; 20 at once cannot all fit in one
+    // worker plus a queue of one.
+    let attempts = (0..20).map(|_| try_connect(server.url(), hello(Some(("admin", ADMIN_PW)), &[])));
+    let outcomes = futures_util::future::try_join_all(attempts).await?;
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Reject(r) if r.error.kind == ErrorKind::AuthenticationFailed))
+        .count();
+    let admitted = outcomes.iter().filter(|o| matches!(o, Outcome::Welcome(_))).count();
+    assert!(refused > 0 && admitted > 0, "refused {refused}, admitted {admitted}");
+    // Anonymous sessions need no verification and are not affected.
+    anonymous(server.url(), &[]).await?;
+    server.shutdown().await;
+    Ok(())
+}

@@ -57,10 +57,31 @@ async fn oversize_frames_are_refused() -> anyhow::Result<()> {
     config.limits.max_frame_bytes = 4096;
     let server = usher_server::start(config).await?;
     let mut bystander = admin(server.url()).await?;
+    bystander
+        .ok(Request::AddSessionListener { registration: 1, filter: None, keys: vec![], after: None })
+        .await?;
     let mut big = anonymous(server.url(), &[]).await?;
+    let big_id = big.id();
     let request = Request::AddTopic { path: "a".into(), value: vec![7; 10_000] };
     big.send(request).await?;
-    let reason = big.closed_reason().await?;
+    let closed = bystander
+        .push_where(|p| {
+            matches!(p, Push::SessionEvent { event: SessionEvent::State { session, state: SessionState::Closed, .. }, .. } if *session == big_id)
+        })
+        .await?;
+    assert!(
+        matches!(
+            closed,
+            Push::SessionEvent {
+                event: SessionEvent::State { reason: Some(CloseReason::MessageTooLarge), .. },
+                ..
+            }
+        ),
+        "{closed:?}"
+    );
+    // The client is told too, unless its unread frame makes the kernel reset
+    // the connection before the Closing push is read.
+    let reason = big.closed_reason().await.ok().flatten();
     assert!(matches!(reason, Some(CloseReason::MessageTooLarge) | None), "{reason:?}");
     bystander_works(&mut bystander).await?;
     assert_eq!(server.session_count(), 1);

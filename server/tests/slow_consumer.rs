@@ -151,7 +151,9 @@ async fn a_client_that_never_reads_is_closed_at_the_limit() -> anyhow::Result<()
 
 #[tokio::test]
 async fn topic_permissions_and_losing_read() -> anyhow::Result<()> {
-    let server = server().await?;
+    let mut config = config();
+    config.limits.max_subscriptions = 4;
+    let server = usher_server::start(config).await?;
     let mut client = anonymous(server.url(), &[]).await?;
     let e = client.err(Request::AddTopic { path: "a/b".into(), value: vec![1] }).await?;
     assert_denied(&e, "MODIFY_TOPIC");
@@ -183,8 +185,44 @@ async fn topic_permissions_and_losing_read() -> anyhow::Result<()> {
             .iter()
             .any(|p| matches!(p, Push::TopicValue { value, .. } if value == &vec![3]))
     );
+    // Subscriptions are bounded per session.
+    let mut config_sub = anonymous(server.url(), &[]).await?;
+    for n in 0..4 {
+        config_sub.ok(Request::Subscribe { selector: format!("s/{n}") }).await?;
+    }
+    let e = config_sub.err(Request::Subscribe { selector: "s/x".into() }).await?;
+    assert_eq!(e.kind, usher_core::ErrorKind::LimitExceeded);
     let e = publisher.err(Request::UpdateTopic { path: "a//b".into(), value: vec![] }).await?;
     assert_eq!(e.kind, usher_core::ErrorKind::InvalidArgument);
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn throttling_paces_writes() -> anyhow::Result<()> {
+    let server = server().await?;
+    let mut publisher = control(server.url()).await?;
+    publisher.ok(Request::AddTopic { path: "p".into(), value: vec![0] }).await?;
+    let mut sub = anonymous(server.url(), &[]).await?;
+    sub.ok(Request::Subscribe { selector: "p".into() }).await?;
+    sub.push_where(|p| matches!(p, Push::TopicValue { .. })).await?;
+    let throttle = Request::SetThrottled {
+        target: sub.id().into(),
+        throttler: usher_core::protocol::Throttler::MessagesPerSecond(20),
+        max_targets: None,
+    };
+    publisher.ok(throttle).await?;
+    let start = std::time::Instant::now();
+    for n in 1..=11u8 {
+        publisher.ok(Request::UpdateTopic { path: "p".into(), value: vec![n] }).await?;
+    }
+    for n in 1..=11u8 {
+        let got = sub.push_where(|p| matches!(p, Push::TopicValue { .. })).await?;
+        assert_eq!(got, Push::TopicValue { path: "p".into(), value: vec![n] });
+    }
+    // 11 messages at 20/s: at least 10 intervals of 50 ms.
+    let elapsed = start.elapsed();
+    assert!(elapsed >= std::time::Duration::from_millis(450), "{elapsed:?}");
     server.shutdown().await;
     Ok(())
 }

@@ -13,6 +13,7 @@ use usher_core::security::GlobalPermission;
 use usher_core::{Error, Target};
 
 use super::{Ctx, not_dominated};
+use crate::roles::RoleSet;
 use crate::session::Session;
 use crate::state::Shared;
 
@@ -58,6 +59,8 @@ pub(crate) fn apply(
     }
     let targets = ctx.targets(target, max_targets)?;
     let (mut total, mut denied) = (0, 0);
+    // Many targets share few role sets: compute each new set once.
+    let mut memo: Vec<(Arc<RoleSet>, Arc<RoleSet>)> = Vec::new();
     for id in targets.ids {
         let Some(old) = ctx.shared.registry.get(id, |v| v.rec.roles.clone()) else { continue };
         if !ctx.dominates(&old) {
@@ -67,13 +70,20 @@ pub(crate) fn apply(
             denied += 1;
             continue;
         }
-        let mut names: BTreeSet<&str> = old.names.iter().map(String::as_str).collect();
-        for r in remove {
-            names.remove(r.as_str());
-        }
-        names.extend(add.iter().map(String::as_str));
-        let names: Vec<&str> = names.into_iter().collect();
-        let new = ctx.shared.roles.resolve(&names)?;
+        let new = match memo.iter().find(|(o, _)| Arc::ptr_eq(o, &old)) {
+            Some((_, new)) => new.clone(),
+            None => {
+                let mut names: BTreeSet<&str> = old.names.iter().map(String::as_str).collect();
+                for r in remove {
+                    names.remove(r.as_str());
+                }
+                names.extend(add.iter().map(String::as_str));
+                let names: Vec<&str> = names.into_iter().collect();
+                let new = ctx.shared.roles.resolve(&names)?;
+                memo.push((old.clone(), new.clone()));
+                new
+            }
+        };
         total += 1;
         if Arc::ptr_eq(&new, &old) || new.names == old.names {
             continue;

@@ -46,7 +46,8 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, path: &str, value: &[u8]) -> Result<Repl
 pub(crate) fn subscribe(ctx: &mut Ctx<'_>, selector: &str) -> Result<Reply, Error> {
     let selector = Selector::parse(selector)?;
     require(ctx, selector.base(), PathPermission::SelectTopic)?;
-    ctx.shared.topics.subscribe(&ctx.shared.events, ctx.caller, selector);
+    let max = ctx.shared.config.limits.max_subscriptions as usize;
+    ctx.shared.topics.subscribe(&ctx.shared.events, ctx.caller, selector, max)?;
     Ok(Reply::Done)
 }
 
