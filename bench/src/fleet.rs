@@ -134,6 +134,11 @@ impl Fleet {
         Ok(out)
     }
 
+    /// User + system CPU time of every worker so far, seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.pids().into_iter().filter_map(|p| crate::server::cpu_seconds(p).ok()).sum()
+    }
+
     /// How many tagged sessions the fleet opened so far.
     pub fn tagged(&self) -> u64 {
         self.workers.iter().map(|w| w.tagged).sum()

@@ -21,7 +21,7 @@ const CLOSE_TIMEOUT_MS: u64 = 20_000;
 
 pub(super) async fn p2_p3(ctx: &Ctx) -> anyhow::Result<()> {
     let n = ctx.sizes.sessions;
-    let (mut reply, mut seen) = (Vec::new(), Vec::new());
+    let (mut reply, mut seen, mut server_cpu, mut client_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ctx.sizes.runs {
         let server = ctx.start_server()?;
         let mut fleet = Fleet::spawn(server.url(), n, 2)?;
@@ -31,10 +31,13 @@ pub(super) async fn p2_p3(ctx: &Ctx) -> anyhow::Result<()> {
         }
         let control = controller(server.url()).await?;
         tokio::time::sleep(ctx.sizes.settle).await;
+        let (s0, c0) = (server.cpu_seconds()?, fleet.cpu_seconds());
         let t0 = monotonic_ns();
         let closed = control.clients().close(FILTER).await?;
         let t1 = monotonic_ns();
         let closes = fleet.await_tagged_closes(CLOSE_TIMEOUT_MS)?;
+        server_cpu.push((server.cpu_seconds()? - s0) * 1e3);
+        client_cpu.push((fleet.cpu_seconds() - c0) * 1e3);
         let tagged = fleet.tagged();
         if closed != tagged || closes.tagged != tagged || closes.untagged != 0 {
             bail!(
@@ -49,6 +52,9 @@ pub(super) async fn p2_p3(ctx: &Ctx) -> anyhow::Result<()> {
     }
     report("BENCH", "P2", "close_filter_reply", "ms", &reply, Some("≤ 35 ms"));
     report("BENCH", "P3", "close_filter_all_seen", "ms", &seen, Some("≤ 40 ms"));
+    // CPU time (10 ms ticks) from the request until every client saw its close.
+    report("INFO", "P3", "server_cpu", "ms", &server_cpu, None);
+    report("INFO", "P3", "loadgen_cpu", "ms", &client_cpu, None);
     Ok(())
 }
 
@@ -63,12 +69,14 @@ pub(super) async fn p4(ctx: &Ctx) -> anyhow::Result<()> {
     let control = controller(server.url()).await?;
     let clients = control.clients();
     let tagged = fleet.tagged();
-    let (mut add, mut remove) = (Vec::new(), Vec::new());
+    let (mut add, mut remove, mut server_cpu) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ctx.sizes.runs {
         tokio::time::sleep(ctx.sizes.settle).await;
+        let s0 = server.cpu_seconds()?;
         let t0 = monotonic_ns();
         let changed = clients.change_roles(FILTER, NO_ROLES, ["TOPIC_CONTROL"]).await?;
         add.push(ms_between(t0, monotonic_ns()));
+        server_cpu.push((server.cpu_seconds()? - s0) * 1e3);
         tokio::time::sleep(ctx.sizes.settle).await;
         let t0 = monotonic_ns();
         let restored = clients.change_roles(FILTER, ["TOPIC_CONTROL"], NO_ROLES).await?;
@@ -79,6 +87,8 @@ pub(super) async fn p4(ctx: &Ctx) -> anyhow::Result<()> {
     }
     report("BENCH", "P4", "change_roles_filter_reply", "ms", &add, Some("≤ 20 ms"));
     report("INFO", "P4", "change_roles_filter_remove_reply", "ms", &remove, None);
+    // Until the reply: the targets' own work (RolesChanged writes) may go on after it.
+    report("INFO", "P4", "server_cpu_until_reply", "ms", &server_cpu, None);
     control.close().await?;
     drop(fleet);
     Ok(())

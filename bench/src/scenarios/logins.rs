@@ -9,14 +9,10 @@ use anyhow::bail;
 
 use super::{Ctx, report};
 use crate::fleet::Fleet;
-use crate::server::{CLIENT_PASSWORD, cpu_seconds};
+use crate::server::CLIENT_PASSWORD;
 
 const CONCURRENCY: usize = 128;
 const LOGIN_CONCURRENCY: usize = 16;
-
-fn fleet_cpu(fleet: &Fleet) -> f64 {
-    fleet.pids().into_iter().filter_map(|p| cpu_seconds(p).ok()).sum()
-}
 
 pub(super) fn p7(ctx: &Ctx) -> anyhow::Result<()> {
     let n = ctx.sizes.p7_sessions;
@@ -25,9 +21,9 @@ pub(super) fn p7(ctx: &Ctx) -> anyhow::Result<()> {
     for _ in 0..ctx.sizes.runs {
         let server = ctx.start_server()?;
         let mut fleet = Fleet::spawn(server.url(), n, 2)?;
-        let (s0, c0) = (server.cpu_seconds()?, fleet_cpu(&fleet));
+        let (s0, c0) = (server.cpu_seconds()?, fleet.cpu_seconds());
         let opened = fleet.open(n, CONCURRENCY, None)?;
-        let (s1, c1) = (server.cpu_seconds()?, fleet_cpu(&fleet));
+        let (s1, c1) = (server.cpu_seconds()?, fleet.cpu_seconds());
         if opened.ok != n as u64 {
             bail!("P7: {} of {n} sessions opened", opened.ok);
         }
