@@ -46,6 +46,13 @@ pub(super) async fn p2_p3(ctx: &Ctx) -> anyhow::Result<()> {
                 closes.untagged
             );
         }
+        // For profiles: `perf record -k CLOCK_MONOTONIC` then `perf report --time START,END` (s).
+        eprintln!(
+            "P2: server pid {}, close window {:.6},{:.6}",
+            server.pid(),
+            t0 as f64 / 1e9,
+            closes.last_ns as f64 / 1e9
+        );
         reply.push(ms_between(t0, t1));
         seen.push(ms_between(t0, closes.last_ns));
         control.close().await?;
