@@ -21,7 +21,8 @@ const CLOSE_TIMEOUT_MS: u64 = 20_000;
 
 pub(super) async fn p2_p3(ctx: &Ctx) -> anyhow::Result<()> {
     let n = ctx.sizes.sessions;
-    let (mut reply, mut seen, mut server_cpu, mut client_cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut reply, mut seen, mut server_cpu, mut client_cpu) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ctx.sizes.runs {
         let server = ctx.start_server()?;
         let mut fleet = Fleet::spawn(server.url(), n, 2)?;
