@@ -28,7 +28,7 @@ use crate::server::{CONTROL_PASSWORD, ServerProcess};
 pub struct Sizes {
     /// Repetitions of each scenario.
     pub runs: usize,
-    /// P1 session counts.
+    /// P1 session counts, ascending (one server opens them in turn).
     pub p1_counts: Vec<usize>,
     /// P1: wait after the last login before reading VmRSS.
     pub p1_settle: Duration,
@@ -66,7 +66,7 @@ impl Sizes {
     pub fn smoke() -> Self {
         Self {
             runs: 1,
-            p1_counts: vec![200],
+            p1_counts: vec![100, 200],
             p1_settle: Duration::from_millis(500),
             sessions: 200,
             settle: Duration::from_millis(200),
