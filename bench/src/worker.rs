@@ -178,6 +178,7 @@ async fn open(
 
 /// Reads until the session ends; records when its close was first seen:
 /// the server's `Closing` push, or the socket closing, whichever is first.
+/// Then holds the socket, unread, until the task is aborted.
 async fn hold(mut ws: raw::Ws, tagged: bool, closes: &Closes) {
     loop {
         match ws.next().await {
@@ -192,4 +193,9 @@ async fn hold(mut ws: raw::Ws, tagged: bool, closes: &Closes) {
         }
     }
     closes.record(tagged, monotonic_ns());
+    // Keep the socket until `drop` (or exit): tearing it down now would put
+    // this process's close(2) work on the 2 cores while the server is still
+    // closing the other targets, and the measurement is about the server.
+    std::future::pending::<()>().await;
+    drop(ws);
 }
