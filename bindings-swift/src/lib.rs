@@ -5,15 +5,25 @@
 //!
 //! Thin: argument conversion, error mapping ([`error`]) and callback bridging;
 //! async functions run on the shared runtime through [`runtime`]. Modules
-//! mirror `usher_core` (`id.rs`, later `session.rs`, `client_control.rs`,
-//! `topics.rs`) and hold no logic.
+//! mirror `usher_core`'s client and hold no logic:
+//!
+//! - [`session`]: `Session` (connect, id, close) and the entry points;
+//! - [`client_control`]: `ClientControl`, every operation of SPEC §4.1;
+//! - [`listener`]: the foreign listener traits and their registrations;
+//! - [`topics`]: `Topics` and topic subscriptions;
+//! - [`types`]: the records and enums; [`id`]: `SessionId`; [`error`]: `UsherError`.
 
 uniffi::setup_scaffolding!();
 
+pub mod client_control;
 pub mod error;
 pub mod id;
+pub mod listener;
 pub mod runtime;
 pub mod selftest;
+pub mod session;
+pub mod topics;
+pub mod types;
 
 pub use error::UsherError;
 pub use id::SessionId;
