@@ -74,6 +74,7 @@ impl ClientControl {
 
     /// Removes then adds roles on the target sessions; returns how many
     /// matched. Both lists empty, or a role in both, is `InvalidArgument`.
+    #[uniffi::method(default(roles_to_remove = [], roles_to_add = []))]
     pub async fn change_roles(
         &self,
         sessions: String,
@@ -84,6 +85,7 @@ impl ClientControl {
     }
 
     /// `changeRoles(sessions:rolesToRemove:rolesToAdd:)` with the full result.
+    #[uniffi::method(default(roles_to_remove = [], roles_to_add = []))]
     pub async fn change_roles_detailed(
         &self,
         sessions: String,

@@ -13,6 +13,12 @@
 //! - [`topics`]: `Topics` and topic subscriptions;
 //! - [`types`]: the records and enums; [`id`]: `SessionId`; [`error`]: `UsherError`.
 
+// `UsherError` is the shape UniFFI hands to Swift (an enum with associated
+// values, two of them a whole `FilterResult`); UniFFI records cannot be boxed,
+// and the size of an error next to an FFI call and a network round trip is
+// of no account.
+#![allow(clippy::result_large_err)]
+
 uniffi::setup_scaffolding!();
 
 pub mod client_control;

@@ -829,7 +829,7 @@ open func addSessionEventListener(listener: SessionEventListener, parameters: Se
      * Removes then adds roles on the target sessions; returns how many
      * matched. Both lists empty, or a role in both, is `InvalidArgument`.
      */
-open func changeRoles(sessions: String, rolesToRemove: [String], rolesToAdd: [String])async throws  -> UInt64  {
+open func changeRoles(sessions: String, rolesToRemove: [String] = [], rolesToAdd: [String] = [])async throws  -> UInt64  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -848,7 +848,7 @@ open func changeRoles(sessions: String, rolesToRemove: [String], rolesToAdd: [St
     /**
      * `changeRoles(sessions:rolesToRemove:rolesToAdd:)` with the full result.
      */
-open func changeRolesDetailed(sessions: String, rolesToRemove: [String], rolesToAdd: [String])async throws  -> FilterResult  {
+open func changeRolesDetailed(sessions: String, rolesToRemove: [String] = [], rolesToAdd: [String] = [])async throws  -> FilterResult  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -5701,10 +5701,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_usher_swift_checksum_method_clientcontrol_add_session_event_listener() != 46546) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_usher_swift_checksum_method_clientcontrol_change_roles() != 64204) {
+    if (uniffi_usher_swift_checksum_method_clientcontrol_change_roles() != 8933) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_usher_swift_checksum_method_clientcontrol_change_roles_detailed() != 59773) {
+    if (uniffi_usher_swift_checksum_method_clientcontrol_change_roles_detailed() != 59839) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_usher_swift_checksum_method_clientcontrol_close_client() != 58096) {
