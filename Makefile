@@ -35,9 +35,11 @@ rust-test:
 # A smoke size of every benchmark, so they never rot (seconds, not minutes).
 bench-smoke:
 	$(CARGO) run -q -p usher-bench --bin filter-eval -- --sessions 20000 --runs 3
+	$(CARGO) run -q -p usher-bench --bin cluster-latency -- --sessions 20 --ops 100 --runs 3
 
 bench:
 	$(CARGO) run -q --release -p usher-bench --bin filter-eval -- --sessions 1000000 --runs 5
+	$(CARGO) run -q --release -p usher-bench --bin cluster-latency -- --sessions 1000 --ops 2000 --runs 5
 
 # The bindings, each end to end (see scripts/*.sh). Debug builds; each script
 # builds only its own crate (usher-server comes from rust-test's build).
