@@ -67,14 +67,7 @@ fn details<'py>(py: Python<'py>, details: &ErrorDetails) -> PyResult<Bound<'py, 
         }
         ErrorDetails::Argument(a) => d.set_item("argument", a)?,
         ErrorDetails::Result(r) => {
-            let result = PyDict::new(py);
-            result.set_item("total", r.total)?;
-            result.set_item("per_server", r.per_server.clone())?;
-            result.set_item("unreachable", r.unreachable.clone())?;
-            result.set_item("denied", r.denied)?;
-            result.set_item("rejected", r.rejected)?;
-            result.set_item("changed", r.changed.clone())?;
-            d.set_item("result", result)?;
+            d.set_item("result", crate::types::FilterResult::from((**r).clone()))?;
         }
     }
     Ok(d)
