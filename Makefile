@@ -35,9 +35,11 @@ rust-test:
 # A smoke size of every benchmark, so they never rot (seconds, not minutes).
 bench-smoke:
 	$(CARGO) run -q -p usher-bench --bin filter-eval -- --sessions 20000 --runs 3
+	bash scripts/p9-bench.sh
 
 bench:
 	$(CARGO) run -q --release -p usher-bench --bin filter-eval -- --sessions 1000000 --runs 5
+	bash scripts/p9-bench.sh --release
 
 # The bindings, each end to end (see scripts/*.sh). Debug builds; each script
 # builds only its own crate (usher-server comes from rust-test's build).

@@ -304,7 +304,11 @@ impl ClientControl {
     }
 
     /// `count` resolving to a `FilterResult` (the count per server).
-    fn count_detailed<'py>(&self, py: Python<'py>, filter: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn count_detailed<'py>(
+        &self,
+        py: Python<'py>,
+        filter: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = convert::string("filter", filter).map(|f| self.inner.count_detailed(f));
         spawn(py, prepared, FilterResult::from)
     }

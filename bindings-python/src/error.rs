@@ -32,7 +32,8 @@ impl<T> CoreResultExt<T> for Result<T, Error> {
 /// The Python exception for a core error. Needs the interpreter, which it
 /// attaches to (cheap when the caller already is).
 pub fn to_py_err(err: Error) -> PyErr {
-    Python::attach(|py| build(py, &err).unwrap_or_else(|failed| failed))
+    crate::runtime::attach_guarded(|py| build(py, &err).unwrap_or_else(|failed| failed))
+        .unwrap_or_else(|| pyo3::exceptions::PyRuntimeError::new_err(err.to_string()))
 }
 
 fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {

@@ -47,6 +47,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<topics::Subscription>()?;
     m.add_class::<listener::Registration>()?;
     types::register(m)?;
+    m.add_function(wrap_pyfunction!(runtime::_at_exit, m)?)?;
     selftest::register(m)?;
     Ok(())
 }

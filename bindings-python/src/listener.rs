@@ -69,7 +69,7 @@ async fn deliver(
     method: &'static str,
     arg: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>,
 ) -> Result<(), ()> {
-    let scheduled = Python::attach(|py| {
+    let scheduled = runtime::attach_guarded(|py| {
         let run = RUN.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
             Ok(py.import("usher._listeners")?.getattr("run")?.unbind())
         })?;
@@ -77,8 +77,8 @@ async fn deliver(
         pyo3_async_runtimes::into_future_with_locals(locals, coro)
     });
     match scheduled {
-        Ok(fut) => fut.await.map(drop).map_err(drop),
-        Err(_) => Err(()),
+        Some(Ok(fut)) => fut.await.map(drop).map_err(drop),
+        _ => Err(()),
     }
 }
 
@@ -90,7 +90,9 @@ async fn deliver_item<T: ToPython>(
 ) -> Result<(), ()> {
     match item {
         Ok(value) => deliver(adapter, locals, "event", move |py| value.to_python(py)).await,
-        Err(e) => deliver(adapter, locals, "error", move |py| Ok(to_py_err(e).into_value(py).into_any())).await,
+        Err(e) => {
+            deliver(adapter, locals, "error", move |py| Ok(to_py_err(e).into_value(py).into_any())).await
+        }
     }
 }
 
@@ -196,7 +198,11 @@ impl Registration {
     }
 
     #[pyo3(signature = (*_args))]
-    fn __aexit__<'py>(&self, py: Python<'py>, _args: &Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _args: &Bound<'py, pyo3::types::PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.close(py)
     }
 

@@ -91,7 +91,9 @@ impl Topics {
         };
         let topics = self.inner.clone();
         match callback.filter(|c| !c.is_none()) {
-            Some(callback) => listener::register(py, "topic_callback", callback, move || topics.subscribe(selector)),
+            Some(callback) => {
+                listener::register(py, "topic_callback", callback, move || topics.subscribe(selector))
+            }
             None => spawn(py, Ok(topics.subscribe(selector)), Subscription::new),
         }
     }
@@ -119,7 +121,10 @@ pub struct Subscription {
 
 impl Subscription {
     fn new(inner: client::Subscription) -> Self {
-        Self { inner: Arc::new(tokio::sync::Mutex::new(Some(inner))), stop: tokio::sync::watch::channel(false).0 }
+        Self {
+            inner: Arc::new(tokio::sync::Mutex::new(Some(inner))),
+            stop: tokio::sync::watch::channel(false).0,
+        }
     }
 }
 
@@ -144,7 +149,8 @@ impl Subscription {
             match next {
                 Some(item) => {
                     let item = item.into_py_result()?;
-                    Python::attach(|py| item.to_python(py))
+                    runtime::attach_guarded(|py| item.to_python(py))
+                        .unwrap_or_else(|| Err(PyStopAsyncIteration::new_err(())))
                 }
                 None => Err(PyStopAsyncIteration::new_err(())),
             }

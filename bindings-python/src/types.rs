@@ -297,8 +297,11 @@ pub struct SessionPage {
 
 impl From<protocol::SessionPage> for SessionPage {
     fn from(page: protocol::SessionPage) -> Self {
-        let sessions =
-            page.sessions.into_iter().map(|s| SessionInfo { id: SessionId(s.id), properties: s.properties }).collect();
+        let sessions = page
+            .sessions
+            .into_iter()
+            .map(|s| SessionInfo { id: SessionId(s.id), properties: s.properties })
+            .collect();
         Self {
             sessions,
             total: page.total,

@@ -12,6 +12,7 @@ awaitable (as :class:`InvalidArgument`), never as a synchronous raise.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Generator, Mapping
 from types import TracebackType
 from typing import Any
@@ -52,6 +53,11 @@ from usher.errors import (
     Timeout,
     UsherError,
 )
+
+
+# Runtime threads must not attach to a finalizing interpreter (see
+# src/runtime.rs, `attach_guarded`).
+atexit.register(_native._at_exit)
 
 
 def version() -> str:

@@ -29,6 +29,16 @@ _QUEUE_METHODS = {
 }
 
 
+def _complete(fut: Any, ok: bool, value: Any) -> None:
+    """Resolves an awaitable of the native module (on its loop's thread)."""
+    if fut.done():  # cancelled meanwhile
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
 async def invoke(listener: Callable[..., Any], *args: Any) -> None:
     """Calls ``listener(*args)`` and awaits the result when it is awaitable."""
     result = listener(*args)
