@@ -32,13 +32,23 @@ lint:
 rust-test:
 	$(CARGO) test --workspace
 
-# A smoke size of every benchmark, so they never rot (seconds, not minutes).
+# A smoke size of every benchmark, so they never rot (seconds, not minutes):
+# debug builds, one repetition, a few hundred sessions; still prints every line.
 bench-smoke:
+	$(CARGO) build -q -p usher-bench -p usher-server
 	$(CARGO) run -q -p usher-bench --bin filter-eval -- --sessions 20000 --runs 3
+	$(CARGO) run -q -p usher-bench --bin cluster-latency -- --sessions 20 --ops 100 --runs 3
+	$(CARGO) run -q -p usher-bench --bin usher-bench -- --smoke
 	bash scripts/p9-bench.sh
 
+# Every scenario of SPEC §9 at full size on release builds (docs/PERFORMANCE.md).
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--only P2,P3".
+BENCH_ARGS ?=
 bench:
+	$(CARGO) build -q --release -p usher-bench -p usher-server
 	$(CARGO) run -q --release -p usher-bench --bin filter-eval -- --sessions 1000000 --runs 5
+	$(CARGO) run -q --release -p usher-bench --bin cluster-latency -- --sessions 1000 --ops 2000 --runs 5
+	$(CARGO) run -q --release -p usher-bench --bin usher-bench -- $(BENCH_ARGS)
 	bash scripts/p9-bench.sh --release
 
 # The bindings, each end to end (see scripts/*.sh). Debug builds; each script

@@ -133,3 +133,19 @@ async def test_many_concurrent_requests_from_one_session(control: usher.Session)
     cc = control.client_control
     results = await asyncio.gather(*(cc.get_session_properties(control.id, ["$SessionId"]) for _ in range(2000)))
     assert all(r == {"$SessionId": str(control.id)} for r in results)
+
+
+async def test_timeout(connect: Connect) -> None:
+    # A request timeout no answer can meet (the timeout runs from the call).
+    session = await connect("control", request_timeout=1e-6)
+    with pytest.raises(usher.Timeout) as info:
+        await session.client_control.count("all")
+    assert info.value.code == "TIMEOUT"
+
+
+async def test_cancelling_an_awaitable_leaves_the_session_working(connect: Connect) -> None:
+    session = await connect("control")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(session.closed(), 0.01)
+    assert not session.is_closed
+    assert await session.client_control.count(f"$SessionId is '{session.id}'") == 1

@@ -303,13 +303,10 @@ async fn requests_pending_at_close_fail_with_session_closed() {
     assert_eq!(closed, Ok(1));
     // Nothing hangs; every call either got its answer or SESSION_CLOSED.
     assert!(results.iter().all(|r| r.as_ref().map_or_else(|e| e.kind == ErrorKind::SessionClosed, |_| true)));
-    // Should be CLOSED_BY_CONTROLLER. Known server issue: the server closes
-    // the socket with this client's requests still unread in its receive
-    // buffer, so the kernel sends a reset that can discard the `Closing`
-    // push before the client reads it (seen as ECONNRESET). Until the server
-    // lingers on close, the reset shows as CONNECTION_LOST.
+    // The server lingers on close (reads and discards what the client still
+    // sends), so no reset destroys the `Closing` push.
     let reason = within(target.closed()).await;
-    assert!(matches!(reason, CloseReason::ClosedByController | CloseReason::ConnectionLost), "{reason}");
+    assert_eq!(reason, CloseReason::ClosedByController);
     server.shutdown().await;
 }
 

@@ -204,6 +204,8 @@ async fn reject(ws: &mut Ws, reason: CloseReason, error: Error) {
         ws.close(None).await
     })
     .await;
+    // A client may have pipelined requests behind its hello.
+    linger(ws).await;
 }
 
 fn property_refusal(e: PropertyError) -> Refusal {
@@ -325,13 +327,54 @@ async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, principal: &str, ws
     }
     let closing = encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
     // Boxed: only closing sessions need this state.
-    let _ = Box::pin(timeout(CLOSE_GRACE, async {
-        while let Some(item) = session.drain_one(&shared.events) {
-            ws.feed(Message::Binary(item.frame)).await?;
+    Box::pin(async {
+        let _ = timeout(CLOSE_GRACE, async {
+            while let Some(item) = session.drain_one(&shared.events) {
+                ws.feed(Message::Binary(item.frame)).await?;
+            }
+            ws.send(Message::Binary(Bytes::from(closing))).await?;
+            ws.close(None).await
+        })
+        .await;
+        linger(ws).await;
+    })
+    .await;
+}
+
+/// How long a closed connection keeps reading what its peer still sends.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// How many bytes a closed connection reads and discards at most.
+const LINGER_BYTES: usize = 1 << 20;
+
+/// Shuts the write half down, then reads and discards until the peer closes,
+/// [`LINGER`] passes or [`LINGER_BYTES`] arrived, whichever comes first.
+///
+/// Why: dropping a socket whose receive buffer holds unread bytes (requests
+/// the client pipelined before it learnt of the close) makes the kernel send
+/// RST instead of FIN, and the RST can destroy the `Closing` push still in
+/// flight, so the client would report `CONNECTION_LOST` instead of the real
+/// reason. Once the peer answers our close (or closes), it has read
+/// everything we sent and dropping is safe.
+async fn linger<S>(ws: &mut WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    // FIN after the close frame: a reading peer sees the end at once.
+    let _ = timeout(CLOSE_GRACE, ws.get_mut().shutdown()).await;
+    let _ = timeout(LINGER, async {
+        let mut seen = 0usize;
+        // Tungstenite returns the frames still arriving, then `None` or an
+        // error once the peer's close arrives (its reply cannot be written
+        // after our shutdown, which is fine) or the socket ends.
+        while let Some(Ok(msg)) = ws.next().await {
+            seen = seen.saturating_add(msg.len());
+            if seen >= LINGER_BYTES || matches!(msg, Message::Close(_)) {
+                break;
+            }
         }
-        ws.send(Message::Binary(Bytes::from(closing))).await?;
-        ws.close(None).await
-    }))
+    })
     .await;
 }
 
@@ -461,6 +504,9 @@ impl Conn<'_> {
             tracing::info!(max, "too many requests in flight");
             return Some(CloseReason::ProtocolError);
         }
+        // With a cluster, requests on other servers' sessions are routed
+        // (`None`: the routing task queues the response later).
+        let request = crate::cluster::intercept(shared, session, self.principal, id, request)?;
         let outcome = crate::cmd::dispatch(shared, session, self.principal, request);
         session.respond(&shared.events, id, outcome.result);
         for push in outcome.after {
