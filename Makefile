@@ -39,6 +39,7 @@ bench-smoke:
 	$(CARGO) run -q -p usher-bench --bin filter-eval -- --sessions 20000 --runs 3
 	$(CARGO) run -q -p usher-bench --bin cluster-latency -- --sessions 20 --ops 100 --runs 3
 	$(CARGO) run -q -p usher-bench --bin usher-bench -- --smoke
+	bash scripts/p9-bench.sh
 
 # Every scenario of SPEC §9 at full size on release builds (docs/PERFORMANCE.md).
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--only P2,P3".
@@ -48,6 +49,7 @@ bench: node-bench
 	$(CARGO) run -q --release -p usher-bench --bin filter-eval -- --sessions 1000000 --runs 5
 	$(CARGO) run -q --release -p usher-bench --bin cluster-latency -- --sessions 1000 --ops 2000 --runs 5
 	$(CARGO) run -q --release -p usher-bench --bin usher-bench -- $(BENCH_ARGS)
+	bash scripts/p9-bench.sh --release
 
 # P9 for Node: release server, release Rust baseline, release addon. (The
 # smoke size runs inside node-test, where the addon is built.)

@@ -11,7 +11,7 @@ wheels=$target/python-wheels
 venv=$target/python-test-venv
 
 # The real-server fixture runs the workspace's binary: make sure it is current.
-cargo build -q -p usher-server
+cargo build -q -p usher-server -p usher-bench --bin usher-server --bin p9-rust-baseline
 rm -rf "$wheels"
 echo "python-test: maturin build (debug)"
 .venv/bin/maturin build --quiet -m bindings-python/Cargo.toml -i "$(command -v python3)" --out "$wheels"
@@ -21,9 +21,13 @@ echo "python-test: fresh venv + pip install $(basename "$wheel")"
 python3 -m venv --clear "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check "$wheel" -r bindings-python/requirements-test.txt
 
+echo "python-test: mypy --strict (installed package, examples, typed tests)"
+(cd examples/python && "$venv/bin/mypy" --strict --no-incremental --cache-dir /dev/null .)
 cd bindings-python/tests
-echo "python-test: mypy --strict (installed package + typed tests)"
 "$venv/bin/mypy" --strict --no-incremental --cache-dir /dev/null -p usher
 "$venv/bin/mypy" --strict --no-incremental --cache-dir /dev/null .
 echo "python-test: pytest"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+cd "$root"
+echo "python-test: P9 benchmark, smoke size"
+PYTHON_TEST_VENV=$venv bash scripts/p9-bench.sh

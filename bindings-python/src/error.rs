@@ -32,7 +32,8 @@ impl<T> CoreResultExt<T> for Result<T, Error> {
 /// The Python exception for a core error. Needs the interpreter, which it
 /// attaches to (cheap when the caller already is).
 pub fn to_py_err(err: Error) -> PyErr {
-    Python::attach(|py| build(py, &err).unwrap_or_else(|failed| failed))
+    crate::runtime::attach_guarded(|py| build(py, &err).unwrap_or_else(|failed| failed))
+        .unwrap_or_else(|| pyo3::exceptions::PyRuntimeError::new_err(err.to_string()))
 }
 
 fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
@@ -67,14 +68,7 @@ fn details<'py>(py: Python<'py>, details: &ErrorDetails) -> PyResult<Bound<'py, 
         }
         ErrorDetails::Argument(a) => d.set_item("argument", a)?,
         ErrorDetails::Result(r) => {
-            let result = PyDict::new(py);
-            result.set_item("total", r.total)?;
-            result.set_item("per_server", r.per_server.clone())?;
-            result.set_item("unreachable", r.unreachable.clone())?;
-            result.set_item("denied", r.denied)?;
-            result.set_item("rejected", r.rejected)?;
-            result.set_item("changed", r.changed.clone())?;
-            d.set_item("result", result)?;
+            d.set_item("result", crate::types::FilterResult::from((**r).clone()))?;
         }
     }
     Ok(d)

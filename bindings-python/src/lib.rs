@@ -3,15 +3,22 @@
 //! error mapping ([`error`]) and callback bridging; async methods run on the
 //! shared runtime through [`runtime`].
 //!
-//! Modules mirror `usher_core` (`id.rs`, later `session.rs`,
-//! `client_control.rs`, `topics.rs`) and hold no logic.
+//! Modules mirror `usher_core` (`id.rs`, `session.rs`, `client_control.rs`,
+//! `topics.rs`, `types.rs` for the protocol value types) and hold no logic;
+//! `convert.rs` converts arguments, `listener.rs` bridges callbacks.
 
 use pyo3::prelude::*;
 
+pub mod client_control;
+pub mod convert;
 pub mod error;
 pub mod id;
+pub mod listener;
 pub mod runtime;
 mod selftest;
+pub mod session;
+pub mod topics;
+pub mod types;
 
 /// The package version, which is the workspace version.
 #[pyfunction]
@@ -33,6 +40,14 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
     m.add_class::<id::SessionId>()?;
+    m.add_function(wrap_pyfunction!(session::connect, m)?)?;
+    m.add_class::<session::Session>()?;
+    m.add_class::<client_control::ClientControl>()?;
+    m.add_class::<topics::Topics>()?;
+    m.add_class::<topics::Subscription>()?;
+    m.add_class::<listener::Registration>()?;
+    types::register(m)?;
+    m.add_function(wrap_pyfunction!(runtime::_at_exit, m)?)?;
     selftest::register(m)?;
     Ok(())
 }

@@ -25,3 +25,52 @@ def usher_server() -> Iterator[UsherServer]:
         pytest.skip(f"usher-server binary is still the stub ({stub}); merge the server branch")
     yield server
     server.stop()
+
+
+# --- sessions on the shared server -------------------------------------------
+
+import itertools  # noqa: E402
+from collections.abc import AsyncIterator, Awaitable, Callable  # noqa: E402
+
+import pytest_asyncio  # noqa: E402
+
+import usher  # noqa: E402
+
+_tags = itertools.count()
+
+Connect = Callable[..., Awaitable[usher.Session]]
+
+
+@pytest.fixture
+def tag() -> str:
+    """A value unique to the test, so tests sharing the server do not meet."""
+    return f"t{os.getpid()}-{next(_tags)}"
+
+
+@pytest_asyncio.fixture
+async def connect(usher_server: UsherServer) -> AsyncIterator[Connect]:
+    """``await connect(principal=None, **kwargs)``: a session on the test
+    server (``principal`` logs in with its password); all closed at the end."""
+    opened: list[usher.Session] = []
+
+    async def open_session(principal: str | None = None, **kwargs: object) -> usher.Session:
+        password = usher_server.passwords.get(principal) if principal else None
+        session = await usher.connect(usher_server.url, principal, password, **kwargs)  # type: ignore[arg-type]
+        opened.append(session)
+        return session
+
+    yield open_session
+    for session in opened:
+        await session.close()
+
+
+@pytest_asyncio.fixture
+async def admin(connect: Connect) -> usher.Session:
+    """A session of the embedded ``admin`` principal (ADMINISTRATOR)."""
+    return await connect("admin")
+
+
+@pytest_asyncio.fixture
+async def control(connect: Connect) -> usher.Session:
+    """A session of the embedded ``control`` principal (CLIENT_CONTROL, TOPIC_CONTROL)."""
+    return await connect("control")

@@ -75,8 +75,9 @@ def test_details_become_attributes() -> None:
     with pytest.raises(usher.ClusterRouting) as routing:
         _native._raise("CLUSTER_ROUTING")
     assert routing.value.result is not None
-    assert routing.value.result["total"] == 3
-    assert routing.value.result["unreachable"] == ["b"]
+    assert isinstance(routing.value.result, usher.FilterResult)
+    assert routing.value.result.total == 3
+    assert routing.value.result.unreachable == ["b"]
 
 
 def test_unknown_code_is_a_value_error() -> None:

@@ -23,7 +23,10 @@ class ServerNotImplemented(Exception):
 
 
 def server_binary() -> Path:
-    """``target/debug/usher-server`` of this workspace, built when missing."""
+    """``$USHER_SERVER`` if set (the benchmarks use a release build), else
+    ``target/debug/usher-server`` of this workspace, built when missing."""
+    if os.environ.get("USHER_SERVER"):
+        return Path(os.environ["USHER_SERVER"])
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     binary = target / "debug" / "usher-server"
     if not binary.exists():

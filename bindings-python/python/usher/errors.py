@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping, NamedTuple
 
+from usher._native import FilterResult
+
 
 class FilterProblem(NamedTuple):
     """One problem in a filter: 1-based line and column, and what is wrong."""
@@ -88,9 +90,29 @@ class LimitExceeded(UsherError):
 
     @property
     def limit(self) -> str | None:
-        """The limit's name, e.g. ``"max_targets"``."""
+        """The limit's name, e.g. ``"max_targets"``, ``"max_value_bytes"``
+        (``None`` for a by-filter set that some sessions refused: see
+        :attr:`result`)."""
         value = self.details.get("limit")
         return value if isinstance(value, str) else None
+
+    @property
+    def key(self) -> str | None:
+        """The property key that broke the limit, for property limits."""
+        value = self.details.get("key")
+        return value if isinstance(value, str) else None
+
+    @property
+    def count(self) -> int | None:
+        """How many sessions matched, for ``max_targets``."""
+        value = self.details.get("count")
+        return value if isinstance(value, int) else None
+
+    @property
+    def result(self) -> FilterResult | None:
+        """set_session_properties by filter: the result, ``rejected`` > 0."""
+        value = self.details.get("result")
+        return value if isinstance(value, FilterResult) else None
 
 
 class HandlerConflict(UsherError):
@@ -123,10 +145,10 @@ class ClusterRouting(UsherError):
     code = "CLUSTER_ROUTING"
 
     @property
-    def result(self) -> dict[str, Any] | None:
+    def result(self) -> FilterResult | None:
         """The partial result (``total``, ``unreachable``, ...)."""
         value = self.details.get("result")
-        return value if isinstance(value, dict) else None
+        return value if isinstance(value, FilterResult) else None
 
 
 class ProtocolError(UsherError):
