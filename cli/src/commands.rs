@@ -188,6 +188,12 @@ async fn close(session: &Session, target: &str, yes: bool) -> Outcome {
     }
     let result = clients.close_detailed(target_value).await.map_err(|e| Failure::from_error(&e, filter))?;
     println!("closed {} session{}", result.total, plural(result.total));
+    // In a cluster, how many on each server (one server: the line above says it all).
+    if result.per_server.len() > 1 {
+        for (server, n) in &result.per_server {
+            println!("  {server}: {n}");
+        }
+    }
     if result.denied > 0 {
         println!("{} skipped: your roles do not hold theirs", result.denied);
     }

@@ -61,6 +61,14 @@ impl fmt::Debug for SessionId {
 #[error("not a session id (expected 16 hex digits, '-', 16 hex digits): {0:?}")]
 pub struct ParseSessionIdError(pub String);
 
+/// A malformed id given where an id is required is `INVALID_ARGUMENT` naming
+/// `session_id`; every binding maps it the same way through this.
+impl From<ParseSessionIdError> for crate::error::Error {
+    fn from(e: ParseSessionIdError) -> Self {
+        crate::error::Error::invalid_argument("session_id", e.to_string())
+    }
+}
+
 impl FromStr for SessionId {
     type Err = ParseSessionIdError;
 
@@ -150,6 +158,13 @@ impl fmt::Display for Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_error_is_invalid_argument_naming_session_id() {
+        let e: crate::error::Error = "nope".parse::<SessionId>().expect_err("not an id").into();
+        assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument);
+        assert_eq!(e.details, crate::error::ErrorDetails::Argument("session_id".into()));
+    }
 
     #[test]
     fn text_form_round_trips() {

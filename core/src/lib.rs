@@ -11,7 +11,8 @@
 //!   and dominance rules (SPEC §2.3, §4.1);
 //! - [`protocol`]: the wire messages and their MessagePack codec (SPEC §6);
 //! - [`error`]: the one error taxonomy of SPEC §4.5;
-//! - [`client`]: the async client (`Session`, `ClientControl`, `Topics`).
+//! - [`client`]: the async client (`Session`, `ClientControl`, `Topics`);
+//! - [`runtime`]: the one tokio runtime the language bindings share (SPEC §1).
 //!
 //! This crate knows nothing of PyO3, napi or UniFFI, and nothing of the server.
 
@@ -22,6 +23,7 @@ pub mod id;
 pub mod intern;
 pub mod props;
 pub mod protocol;
+pub mod runtime;
 pub mod security;
 
 pub use error::{Error, ErrorDetails, ErrorKind};

@@ -41,6 +41,81 @@ pub struct Config {
     pub store_path: Option<PathBuf>,
     /// The password verification pool (SPEC §8).
     pub auth: AuthSection,
+    /// Cluster membership over NATS (SPEC §7); `None`: the server runs alone.
+    pub cluster: Option<ClusterSection>,
+}
+
+/// `[cluster]`: joining a cluster over NATS (SPEC §7, `docs/CLUSTER.md`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The cluster's name: every subject starts with `usher.<name>.`, so
+    /// several clusters can share one NATS.
+    pub name: String,
+    /// The NATS server, e.g. `nats://127.0.0.1:4222` (`tls://` for TLS).
+    pub url: String,
+    /// A NATS credentials file (JWT + nkey seed).
+    pub credentials: Option<PathBuf>,
+    /// NATS user (with `password`).
+    pub user: Option<String>,
+    /// NATS password; never logged (the `Debug` redacts it).
+    pub password: Option<String>,
+    /// NATS token; never logged.
+    pub token: Option<String>,
+    /// Require TLS to NATS.
+    pub tls_required: bool,
+    /// Root certificates (PEM) to verify the NATS server with.
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's key.
+    pub tls_key: Option<PathBuf>,
+    /// How long a routed operation waits for each member, ms (SPEC §7: 2 s).
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            name: "usher".into(),
+            url: "nats://127.0.0.1:4222".into(),
+            credentials: None,
+            user: None,
+            password: None,
+            token: None,
+            tls_required: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            request_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClusterSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |o: &Option<String>| o.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ClusterSection")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("credentials", &self.credentials)
+            .field("user", &self.user)
+            .field("password", &redact(&self.password))
+            .field("token", &redact(&self.token))
+            .field("tls_required", &self.tls_required)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .finish()
+    }
+}
+
+impl ClusterSection {
+    /// The per-member deadline of routed operations.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
 }
 
 /// Server-wide settings.
@@ -396,6 +471,22 @@ impl Config {
         if self.auth.queue == 0 {
             bail!("auth.queue must be positive");
         }
+        if let Some(c) = &self.cluster {
+            let name_ok = !c.name.is_empty()
+                && c.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !name_ok {
+                bail!("cluster.name must be non-empty letters, digits, '_' or '-' (a NATS subject token)");
+            }
+            if c.url.is_empty() || c.request_timeout_ms == 0 {
+                bail!("cluster.url must be set and cluster.request_timeout_ms positive");
+            }
+            if c.user.is_some() != c.password.is_some() {
+                bail!("cluster.user and cluster.password go together");
+            }
+            if c.tls_cert.is_some() != c.tls_key.is_some() {
+                bail!("cluster.tls_cert and cluster.tls_key go together");
+            }
+        }
         Ok(())
     }
 }
@@ -413,6 +504,22 @@ mod tests {
     fn default_store_admits_anonymous_clients() -> anyhow::Result<()> {
         let store = Config::default().security_store()?;
         assert_eq!(store.anonymous, usher_core::security::AnonymousPolicy::Roles(vec!["CLIENT".to_owned()]));
+        Ok(())
+    }
+
+    #[test]
+    fn cluster_section_parses_validates_and_redacts() -> anyhow::Result<()> {
+        let c: Config = toml::from_str(
+            "[cluster]\nname = \"prod\"\nurl = \"nats://n:4222\"\nuser = \"u\"\npassword = \"sekrit\"\n",
+        )?;
+        c.validate()?;
+        let cluster = c.cluster.as_ref().ok_or_else(|| anyhow::anyhow!("no cluster section"))?;
+        assert_eq!(cluster.deadline(), Duration::from_secs(2));
+        assert!(!format!("{cluster:?}").contains("sekrit"));
+        for bad in ["name = \"a.b\"", "user = \"u\"", "request_timeout_ms = 0"] {
+            let c: Config = toml::from_str(&format!("[cluster]\n{bad}\n"))?;
+            assert!(c.validate().is_err(), "{bad} was accepted");
+        }
         Ok(())
     }
 

@@ -533,6 +533,9 @@ impl Conn<'_> {
             tracing::info!(max, "too many requests in flight");
             return Some(CloseReason::ProtocolError);
         }
+        // With a cluster, requests on other servers' sessions are routed
+        // (`None`: the routing task queues the response later).
+        let request = crate::cluster::intercept(shared, session, self.principal, id, request)?;
         let outcome = crate::cmd::dispatch(shared, session, self.principal, request);
         session.respond(&shared.events, id, outcome.result);
         for push in outcome.after {

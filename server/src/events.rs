@@ -288,7 +288,8 @@ impl Events {
         self.queue_event(QueueEvent::PolicyChanged { session, policy });
     }
 
-    fn queue_event(&self, event: QueueEvent) {
+    /// Tells every queue handler (also used for other servers' events).
+    pub(crate) fn queue_event(&self, event: QueueEvent) {
         // Clone the list first: pushing to a handler's queue may cross its
         // own threshold, which re-enters here.
         let handlers: Vec<Arc<QueueHandler>> = self.handlers().clone();

@@ -24,6 +24,7 @@
 
 mod audit;
 mod auth;
+mod cluster;
 mod cmd;
 pub mod config;
 mod connection;
@@ -98,6 +99,11 @@ impl ServerHandle {
     /// at most) for their connections to finish.
     pub async fn shutdown(mut self) {
         self.shared.begin_shutdown();
+        // After the sessions closed, so listeners on other servers are sent
+        // their CLOSED events before this server says goodbye.
+        if let Some(cluster) = self.shared.cluster.get() {
+            cluster.leave().await;
+        }
         let _ = self.notify_shutdown.send(());
         let (tx, rx) = (self.notify_shutdown, &mut self.shutdown_complete);
         drop(tx);
@@ -137,6 +143,9 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         tokio::spawn(acceptor.run());
     }
     tokio::spawn(sweeper::run(shared.clone(), shutdown::Shutdown::new(notify_shutdown.subscribe())));
+    if let Some(cluster) = &shared.config.cluster {
+        cluster::start(&shared, cluster).await?;
+    }
     Ok(ServerHandle { urls, server_name, shared, notify_shutdown, shutdown_complete })
 }
 

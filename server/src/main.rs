@@ -18,6 +18,14 @@ struct Args {
     /// Overrides the first listener's address (127.0.0.1:0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Joins the cluster over this NATS server, e.g. nats://127.0.0.1:4222
+    /// (overrides `[cluster] url`; see docs/CLUSTER.md).
+    #[arg(long, value_name = "NATS_URL")]
+    cluster: Option<String>,
+    /// `$ServerName` (overrides `[server] name`); every cluster member needs
+    /// its own.
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
 }
 
 async fn signal() {
@@ -84,6 +92,17 @@ async fn main() -> anyhow::Result<()> {
             config.listeners = config.effective_listeners();
         }
         config.listeners[0].address = addr;
+    }
+    if let Some(url) = args.cluster {
+        config.cluster.get_or_insert_with(Default::default).url = url;
+    }
+    if let Some(name) = args.name {
+        config.server.name = name;
+    } else if config.cluster.is_some()
+        && config.server.name == usher_server::config::ServerSection::default().name
+    {
+        // Members need distinct names (results count per server name).
+        config.server.name = format!("usher-{}", std::process::id());
     }
     let server_store_path = config.store_path.clone();
     let server = usher_server::start(config).await?;

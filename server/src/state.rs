@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub restrictions: Vec<(String, Restrict)>,
     /// Origin of [`Shared::now_ms`].
     epoch: std::time::Instant,
+    /// Set once when the server joins a cluster (SPEC §7); empty alone.
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Set when shutdown starts: sessions that open after it are closed.
     shutting_down: std::sync::atomic::AtomicBool,
 }
@@ -81,6 +83,7 @@ impl Shared {
             restrictions,
             config,
             epoch: std::time::Instant::now(),
+            cluster: std::sync::OnceLock::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
         }))
     }

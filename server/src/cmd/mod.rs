@@ -172,6 +172,14 @@ fn required(request: &Request) -> &'static [GlobalPermission] {
     }
 }
 
+/// The caller's first missing permission for `request`, as the error the
+/// caller gets (used by the cluster's routing before it routes).
+pub(crate) fn permission_error(roles: &RoleSet, request: &Request) -> Option<Error> {
+    required(request).iter().find(|p| !roles.perms.has(**p)).map(Error::access_denied)
+}
+
+pub(crate) use listeners::add_listener;
+
 /// Checks permissions, runs the command, writes the audit line.
 pub(crate) fn dispatch(shared: &Shared, caller: &Arc<Session>, principal: &str, request: Request) -> Outcome {
     let mut ctx = Ctx { shared, caller, roles: caller.roles(), after: Vec::new(), close_self: false };
