@@ -26,10 +26,11 @@ fn certificate(tag: &str) -> anyhow::Result<(String, PathBuf, PathBuf)> {
 async fn tls_server(tag: &str) -> anyhow::Result<(usher_server::ServerHandle, String)> {
     let (pem, cert, key) = certificate(tag)?;
     let mut config = config();
-    let mut listener = usher_server::config::ListenerConfig::default();
-    listener.address = "127.0.0.1:0".parse()?;
-    listener.tls = Some(usher_server::config::TlsFiles { certificate: cert, private_key: key });
-    config.listeners = vec![listener];
+    config.listeners = vec![usher_server::config::ListenerConfig {
+        address: "127.0.0.1:0".parse()?,
+        tls: Some(usher_server::config::TlsFiles { certificate: cert, private_key: key }),
+        ..Default::default()
+    }];
     Ok((usher_server::start(config).await?, pem))
 }
 
