@@ -13,7 +13,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: server test deps lint rust-test bench-smoke bench fuzz python-test node-test swift-check swift-generate
+.PHONY: server test deps lint rust-test bench-smoke bench node-bench fuzz python-test node-test swift-check swift-generate
 
 server:
 	$(CARGO) run -p usher-server
@@ -32,14 +32,30 @@ lint:
 rust-test:
 	$(CARGO) test --workspace
 
-# A smoke size of every benchmark, so they never rot (seconds, not minutes).
+# A smoke size of every benchmark, so they never rot (seconds, not minutes):
+# debug builds, one repetition, a few hundred sessions; still prints every line.
 bench-smoke:
+	$(CARGO) build -q -p usher-bench -p usher-server
 	$(CARGO) run -q -p usher-bench --bin filter-eval -- --sessions 20000 --runs 3
 	$(CARGO) run -q -p usher-bench --bin cluster-latency -- --sessions 20 --ops 100 --runs 3
+	$(CARGO) run -q -p usher-bench --bin usher-bench -- --smoke
 
-bench:
+# Every scenario of SPEC §9 at full size on release builds (docs/PERFORMANCE.md).
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--only P2,P3".
+BENCH_ARGS ?=
+bench: node-bench
+	$(CARGO) build -q --release -p usher-bench -p usher-server
 	$(CARGO) run -q --release -p usher-bench --bin filter-eval -- --sessions 1000000 --runs 5
 	$(CARGO) run -q --release -p usher-bench --bin cluster-latency -- --sessions 1000 --ops 2000 --runs 5
+	$(CARGO) run -q --release -p usher-bench --bin usher-bench -- $(BENCH_ARGS)
+
+# P9 for Node: release server, release Rust baseline, release addon. (The
+# smoke size runs inside node-test, where the addon is built.)
+node-bench: deps
+	$(CARGO) build -q --release -p usher-server
+	$(CARGO) build -q --release -p usher-bench --bin p9-node-baseline
+	cd bindings-node && npx --no-install napi build --platform --release --js index.js --dts index.d.ts
+	cd bindings-node && USHER_SERVER_PROFILE=release node bench/p9.js --profile release --ops 20000 --runs 5
 
 # The bindings, each end to end (see scripts/*.sh). Debug builds; each script
 # builds only its own crate (usher-server comes from rust-test's build).

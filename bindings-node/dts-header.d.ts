@@ -37,13 +37,7 @@ export interface UsherErrorDetails {
   /** `INVALID_ARGUMENT`: the argument or key at fault. */
   argument?: string
   /** `CLUSTER_ROUTING` (and `LIMIT_EXCEEDED` by filter): the partial result. */
-  result?: {
-    total: number
-    perServer: Record<string, number>
-    unreachable: string[]
-    denied: number
-    rejected: number
-  }
+  result?: FilterResult
 }
 
 /** What every function of this package throws, and every promise rejects with. */
@@ -52,3 +46,183 @@ export interface UsherError extends Error {
   code: ErrorCode
   details: UsherErrorDetails
 }
+
+/** Why a session ended (SPEC §4.4). */
+export type CloseReason =
+  | 'CONNECTION_LOST'
+  | 'CLOSED_BY_CLIENT'
+  | 'CLOSED_BY_CONTROLLER'
+  | 'MESSAGE_QUEUE_LIMIT_REACHED'
+  | 'AUTHENTICATION_FAILED'
+  | 'PROTOCOL_ERROR'
+  | 'MESSAGE_TOO_LARGE'
+  | 'SERVER_SHUTDOWN'
+  | 'IDLE_TIMEOUT'
+  | 'SERVER_LOST'
+
+/** What `connect()` takes. Durations are milliseconds. */
+export interface ConnectOptions {
+  /** `ws://host:port`. */
+  url: string
+  /** Omit for an anonymous session. */
+  principal?: string | null
+  password?: string | null
+  /** User properties proposed to the server (validated there). */
+  properties?: Record<string, string>
+  /** TCP connect + upgrade + hello; default 10000. */
+  connectTimeout?: number
+  /** Each request, from the call to the answer; default 10000 (then `TIMEOUT`). */
+  requestTimeout?: number
+  /** Events buffered per listener or subscription; default 1024. */
+  listenerBuffer?: number
+  /** How long a full listener buffer may stall the socket; default 10000. */
+  listenerStallTimeout?: number
+}
+
+/** The last argument of every operation on a target. */
+export interface ControlOptions {
+  /** If more sessions match a filter, reject with `LIMIT_EXCEEDED` (with the count) and act on none. */
+  maxTargets?: number
+}
+
+/** The object form of `changeRoles(sessions, { add, remove })`. */
+export interface RoleChanges extends ControlOptions {
+  add?: string[]
+  remove?: string[]
+}
+
+/** The full result of an operation on a target (`…Detailed`, SPEC §4.1). */
+export interface FilterResult {
+  /** Sessions matched and acted on (1 by id), unchanged ones included. */
+  total: number
+  /** `total` per server name. */
+  perServer: Record<string, number>
+  /** Servers that did not answer (cluster only). */
+  unreachable: string[]
+  /** Sessions skipped by the dominance rule. */
+  denied: number
+  /** Sessions refused for a limit (setSessionProperties). */
+  rejected: number
+  /** setSessionProperties by id: each changed key and its old value (`null`: it was absent). */
+  changed: Record<string, string | null> | null
+}
+
+/** How writes to a session's socket are paced. */
+export type Throttler =
+  | { kind: 'unthrottled' }
+  | { kind: 'messagesPerSecond'; limit: number }
+  | { kind: 'bytesPerSecond'; limit: number }
+
+/** A session's outbound queue policy (SPEC §5.3). */
+export interface QueuePolicy {
+  conflated: boolean
+  throttler: Throttler
+  maxDepth: number
+  maxBytes: number
+  /** Percent of `maxDepth`. */
+  upperThreshold: number
+  lowerThreshold: number
+}
+
+/** A session event (SPEC §4.2). */
+export type SessionEvent =
+  | {
+      type: 'STATE'
+      sessionId: string
+      state: 'ACTIVE' | 'CLOSED'
+      /** For `CLOSED`. */
+      closeReason: CloseReason | null
+      /** The requested properties: current for `ACTIVE`, last for `CLOSED`. */
+      properties: Record<string, string>
+    }
+  | {
+      type: 'PROPERTIES'
+      sessionId: string
+      /** Each changed key, old and new (`null`: absent). */
+      changed: Record<string, { old: string | null; new: string | null }>
+      /** Whether the session matches the listener's filter now. */
+      matches: boolean
+    }
+
+/** A queue event (SPEC §4.3), as a plain-function handler receives it. */
+export interface QueueEvent {
+  type: 'UPPER_THRESHOLD_CROSSED' | 'LOWER_THRESHOLD_CROSSED' | 'POLICY_CHANGED'
+  sessionId: string
+  policy: QueuePolicy
+}
+
+/** What a listener method may return: nothing, or a promise that is awaited before the next call. */
+export type ListenerResult = void | Promise<void>
+
+/** A session-event listener: a function, or an object with handler methods. */
+export type SessionEventListener =
+  | ((event: SessionEvent) => ListenerResult)
+  | {
+      onEvent?(event: SessionEvent): ListenerResult
+      /** The registration failed (e.g. `ACCESS_DENIED` after a role change); `onClose` follows. */
+      onError?(error: UsherError): ListenerResult
+      /** Called once, last. */
+      onClose?(): ListenerResult
+    }
+
+/** A queue event handler: a function, or an object with handler methods. */
+export type QueueEventHandler =
+  | ((event: QueueEvent) => ListenerResult)
+  | {
+      onUpperThresholdCrossed?(sessionId: string, policy: QueuePolicy): ListenerResult
+      onLowerThresholdCrossed?(sessionId: string, policy: QueuePolicy): ListenerResult
+      onPolicyChanged?(sessionId: string, policy: QueuePolicy): ListenerResult
+      onError?(error: UsherError): ListenerResult
+      onClose?(): ListenerResult
+    }
+
+/** A topic value. */
+export interface TopicValue {
+  path: string
+  /** A Node `Buffer` (typed as its base class, so the types need no @types/node). */
+  value: Uint8Array
+}
+
+/** A topic listener: a function, or an object with handler methods. */
+export type TopicListener =
+  | ((value: TopicValue) => ListenerResult)
+  | {
+      onValue?(value: TopicValue): ListenerResult
+      onError?(error: UsherError): ListenerResult
+      onClose?(): ListenerResult
+    }
+
+/** What `addSessionEventListener` listens to. */
+export interface SessionEventParams {
+  /** Default `all`. */
+  filter?: string
+  /** Properties events carry: names, `*F`, `*U`. Default none. */
+  properties?: string[]
+  /** Only sessions with `$StartTime` after this (ms since the epoch); no snapshot for older ones. */
+  after?: number
+}
+
+/** What `fetchSessions` asks for. */
+export interface FetchSessionsRequest {
+  /** Default `all`. */
+  filter?: string
+  /** Properties to return: names, `*F`, `*U`. */
+  properties?: string[]
+  /** Page size; default 100, at most 1000. */
+  limit?: number
+  /** A previous page's `nextCursor`. */
+  cursor?: string | null
+}
+
+/** A page of `fetchSessions`, ordered by (`$StartTime`, `$SessionId`). */
+export interface SessionPage {
+  sessions: Array<{ id: string; properties: Record<string, string> }>
+  /** How many sessions matched in all. */
+  total: number
+  hasMore: boolean
+  nextCursor: string | null
+  unreachable: string[]
+}
+
+/** A subscription is read with `for await (const { path, value } of subscription)`. */
+export interface Subscription extends AsyncIterable<TopicValue> {}

@@ -37,13 +37,7 @@ export interface UsherErrorDetails {
   /** `INVALID_ARGUMENT`: the argument or key at fault. */
   argument?: string
   /** `CLUSTER_ROUTING` (and `LIMIT_EXCEEDED` by filter): the partial result. */
-  result?: {
-    total: number
-    perServer: Record<string, number>
-    unreachable: string[]
-    denied: number
-    rejected: number
-  }
+  result?: FilterResult
 }
 
 /** What every function of this package throws, and every promise rejects with. */
@@ -53,6 +47,186 @@ export interface UsherError extends Error {
   details: UsherErrorDetails
 }
 
+/** Why a session ended (SPEC §4.4). */
+export type CloseReason =
+  | 'CONNECTION_LOST'
+  | 'CLOSED_BY_CLIENT'
+  | 'CLOSED_BY_CONTROLLER'
+  | 'MESSAGE_QUEUE_LIMIT_REACHED'
+  | 'AUTHENTICATION_FAILED'
+  | 'PROTOCOL_ERROR'
+  | 'MESSAGE_TOO_LARGE'
+  | 'SERVER_SHUTDOWN'
+  | 'IDLE_TIMEOUT'
+  | 'SERVER_LOST'
+
+/** What `connect()` takes. Durations are milliseconds. */
+export interface ConnectOptions {
+  /** `ws://host:port`. */
+  url: string
+  /** Omit for an anonymous session. */
+  principal?: string | null
+  password?: string | null
+  /** User properties proposed to the server (validated there). */
+  properties?: Record<string, string>
+  /** TCP connect + upgrade + hello; default 10000. */
+  connectTimeout?: number
+  /** Each request, from the call to the answer; default 10000 (then `TIMEOUT`). */
+  requestTimeout?: number
+  /** Events buffered per listener or subscription; default 1024. */
+  listenerBuffer?: number
+  /** How long a full listener buffer may stall the socket; default 10000. */
+  listenerStallTimeout?: number
+}
+
+/** The last argument of every operation on a target. */
+export interface ControlOptions {
+  /** If more sessions match a filter, reject with `LIMIT_EXCEEDED` (with the count) and act on none. */
+  maxTargets?: number
+}
+
+/** The object form of `changeRoles(sessions, { add, remove })`. */
+export interface RoleChanges extends ControlOptions {
+  add?: string[]
+  remove?: string[]
+}
+
+/** The full result of an operation on a target (`…Detailed`, SPEC §4.1). */
+export interface FilterResult {
+  /** Sessions matched and acted on (1 by id), unchanged ones included. */
+  total: number
+  /** `total` per server name. */
+  perServer: Record<string, number>
+  /** Servers that did not answer (cluster only). */
+  unreachable: string[]
+  /** Sessions skipped by the dominance rule. */
+  denied: number
+  /** Sessions refused for a limit (setSessionProperties). */
+  rejected: number
+  /** setSessionProperties by id: each changed key and its old value (`null`: it was absent). */
+  changed: Record<string, string | null> | null
+}
+
+/** How writes to a session's socket are paced. */
+export type Throttler =
+  | { kind: 'unthrottled' }
+  | { kind: 'messagesPerSecond'; limit: number }
+  | { kind: 'bytesPerSecond'; limit: number }
+
+/** A session's outbound queue policy (SPEC §5.3). */
+export interface QueuePolicy {
+  conflated: boolean
+  throttler: Throttler
+  maxDepth: number
+  maxBytes: number
+  /** Percent of `maxDepth`. */
+  upperThreshold: number
+  lowerThreshold: number
+}
+
+/** A session event (SPEC §4.2). */
+export type SessionEvent =
+  | {
+      type: 'STATE'
+      sessionId: string
+      state: 'ACTIVE' | 'CLOSED'
+      /** For `CLOSED`. */
+      closeReason: CloseReason | null
+      /** The requested properties: current for `ACTIVE`, last for `CLOSED`. */
+      properties: Record<string, string>
+    }
+  | {
+      type: 'PROPERTIES'
+      sessionId: string
+      /** Each changed key, old and new (`null`: absent). */
+      changed: Record<string, { old: string | null; new: string | null }>
+      /** Whether the session matches the listener's filter now. */
+      matches: boolean
+    }
+
+/** A queue event (SPEC §4.3), as a plain-function handler receives it. */
+export interface QueueEvent {
+  type: 'UPPER_THRESHOLD_CROSSED' | 'LOWER_THRESHOLD_CROSSED' | 'POLICY_CHANGED'
+  sessionId: string
+  policy: QueuePolicy
+}
+
+/** What a listener method may return: nothing, or a promise that is awaited before the next call. */
+export type ListenerResult = void | Promise<void>
+
+/** A session-event listener: a function, or an object with handler methods. */
+export type SessionEventListener =
+  | ((event: SessionEvent) => ListenerResult)
+  | {
+      onEvent?(event: SessionEvent): ListenerResult
+      /** The registration failed (e.g. `ACCESS_DENIED` after a role change); `onClose` follows. */
+      onError?(error: UsherError): ListenerResult
+      /** Called once, last. */
+      onClose?(): ListenerResult
+    }
+
+/** A queue event handler: a function, or an object with handler methods. */
+export type QueueEventHandler =
+  | ((event: QueueEvent) => ListenerResult)
+  | {
+      onUpperThresholdCrossed?(sessionId: string, policy: QueuePolicy): ListenerResult
+      onLowerThresholdCrossed?(sessionId: string, policy: QueuePolicy): ListenerResult
+      onPolicyChanged?(sessionId: string, policy: QueuePolicy): ListenerResult
+      onError?(error: UsherError): ListenerResult
+      onClose?(): ListenerResult
+    }
+
+/** A topic value. */
+export interface TopicValue {
+  path: string
+  /** A Node `Buffer` (typed as its base class, so the types need no @types/node). */
+  value: Uint8Array
+}
+
+/** A topic listener: a function, or an object with handler methods. */
+export type TopicListener =
+  | ((value: TopicValue) => ListenerResult)
+  | {
+      onValue?(value: TopicValue): ListenerResult
+      onError?(error: UsherError): ListenerResult
+      onClose?(): ListenerResult
+    }
+
+/** What `addSessionEventListener` listens to. */
+export interface SessionEventParams {
+  /** Default `all`. */
+  filter?: string
+  /** Properties events carry: names, `*F`, `*U`. Default none. */
+  properties?: string[]
+  /** Only sessions with `$StartTime` after this (ms since the epoch); no snapshot for older ones. */
+  after?: number
+}
+
+/** What `fetchSessions` asks for. */
+export interface FetchSessionsRequest {
+  /** Default `all`. */
+  filter?: string
+  /** Properties to return: names, `*F`, `*U`. */
+  properties?: string[]
+  /** Page size; default 100, at most 1000. */
+  limit?: number
+  /** A previous page's `nextCursor`. */
+  cursor?: string | null
+}
+
+/** A page of `fetchSessions`, ordered by (`$StartTime`, `$SessionId`). */
+export interface SessionPage {
+  sessions: Array<{ id: string; properties: Record<string, string> }>
+  /** How many sessions matched in all. */
+  total: number
+  hasMore: boolean
+  nextCursor: string | null
+  unreachable: string[]
+}
+
+/** A subscription is read with `for await (const { path, value } of subscription)`. */
+export interface Subscription extends AsyncIterable<TopicValue> {}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -60,6 +234,156 @@ export interface UsherError extends Error {
  * can point the loader at a WASI artifact this package does not build itself.
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/** Client control on a session: `session.clients`. */
+export declare class ClientControl {
+  /**
+   * The same operations, failing with `LIMIT_EXCEEDED` (acting on none)
+   * when a filter matches more than `max` sessions. Throws
+   * `INVALID_ARGUMENT` for a bad `max` (it returns no promise).
+   */
+  maxTargets(max: number): ClientControl
+  /** Closes the target sessions (`CLOSED_BY_CONTROLLER`); resolves to the number closed. */
+  close(sessions: string, options?: ControlOptions): Promise<number>
+  /** `close` with the full result. */
+  closeDetailed(sessions: string, options?: ControlOptions): Promise<FilterResult>
+  /**
+   * Removes then adds roles: `changeRoles(sessions, rolesToRemove, rolesToAdd, options?)`
+   * or `changeRoles(sessions, { add, remove, maxTargets? })`; resolves to the number matched.
+   */
+  changeRoles(sessions: string, rolesToRemove: string[] | RoleChanges, rolesToAdd?: string[] | ControlOptions, options?: ControlOptions): Promise<number>
+  /** `changeRoles` with the full result. */
+  changeRolesDetailed(sessions: string, rolesToRemove: string[] | RoleChanges, rolesToAdd?: string[] | ControlOptions, options?: ControlOptions): Promise<FilterResult>
+  /** One session's properties: names, `*F` (all fixed), `*U` (all user). */
+  getSessionProperties(sessionId: string, keys: string[]): Promise<Record<string, string>>
+  /**
+   * Sets properties (`null` removes the key); resolves to the number matched.
+   * Sessions refused for a limit make it reject with `LIMIT_EXCEEDED` carrying the result.
+   */
+  setSessionProperties(sessions: string, properties: Record<string, string | null>, options?: ControlOptions): Promise<number>
+  /**
+   * `setSessionProperties` with the full result (by id, `changed` maps each
+   * changed key to its old value).
+   */
+  setSessionPropertiesDetailed(sessions: string, properties: Record<string, string | null>, options?: ControlOptions): Promise<FilterResult>
+  /** Turns conflation on or off; resolves to the number matched. */
+  setConflated(sessions: string, conflated: boolean, options?: ControlOptions): Promise<number>
+  /** `setConflated` with the full result. */
+  setConflatedDetailed(sessions: string, conflated: boolean, options?: ControlOptions): Promise<FilterResult>
+  /**
+   * Sets the throttler (`{ kind: 'messagesPerSecond', limit: 100 }`,
+   * `{ kind: 'bytesPerSecond', limit }`, `{ kind: 'unthrottled' }`);
+   * resolves to the number matched.
+   */
+  setThrottled(sessions: string, throttler: Throttler, options?: ControlOptions): Promise<number>
+  /** `setThrottled` with the full result. */
+  setThrottledDetailed(sessions: string, throttler: Throttler, options?: ControlOptions): Promise<FilterResult>
+  /**
+   * A page of matching sessions with the requested properties, ordered by
+   * (`$StartTime`, `$SessionId`). `limit` defaults to 100 (at most 1,000);
+   * pass `nextCursor` back as `cursor` for the next page.
+   */
+  fetchSessions(request?: FetchSessionsRequest): Promise<SessionPage>
+  /** How many sessions match (acts on none). */
+  count(filter: string): Promise<number>
+  /** `count` with the count per server. */
+  countDetailed(filter: string): Promise<FilterResult>
+  /**
+   * Registers a session-event listener: a function called with each event,
+   * or an object with `onEvent(event)`, `onError(error)`, `onClose()`.
+   * Resolves once the snapshot (one `ACTIVE` per matching session) has been
+   * passed to the listener.
+   */
+  addSessionEventListener(listener: SessionEventListener, params?: SessionEventParams): Promise<Registration>
+  /**
+   * Registers this session's queue event handler (a second is
+   * `HANDLER_CONFLICT`): a function called with each event, or an object
+   * with `onUpperThresholdCrossed(sessionId, policy)`,
+   * `onLowerThresholdCrossed(sessionId, policy)`, `onPolicyChanged(sessionId, policy)`,
+   * `onError(error)`, `onClose()`.
+   */
+  setQueueEventHandler(handler: QueueEventHandler): Promise<Registration>
+}
+
+/**
+ * The handle of a listener registration (session events, the queue handler,
+ * a topic subscription with a listener). `close()` unregisters and resolves
+ * once the listener's `onClose` has run.
+ */
+export declare class Registration {
+  /**
+   * Unregisters (waiting for the server) and resolves once the listener's
+   * `onClose` has run. Closing twice, or after the session ended, is fine.
+   */
+  close(): Promise<void>
+  /** True once the registration has ended (its `onClose` has run). */
+  get closed(): boolean
+}
+
+/** One session on an Usher server: `const session = await connect({ url, ... })`. */
+export declare class Session {
+  /** The session's id (`8f3a2c41d09e7b15-0000000000000007`). */
+  get id(): string
+  /** The name of the server holding the session (`$ServerName`). */
+  get serverName(): string
+  /** The session's assigned roles now (sorted), as last told by the server. */
+  get roles(): Array<string>
+  /** Why the session ended (`CLOSED_BY_CONTROLLER`, ...), or `null` while open. */
+  get closeReason(): CloseReason | null
+  /** Resolves with the close reason when the session ends. */
+  closed(): Promise<CloseReason>
+  /**
+   * Resolves with the new roles at the next change a controller makes;
+   * rejects with `SESSION_CLOSED` if the session ends first.
+   */
+  rolesChanged(): Promise<string[]>
+  /**
+   * Closes the session; resolves once the server has closed it and every
+   * listener of the session has had its `onClose`. Closing twice is fine.
+   */
+  close(): Promise<void>
+  /** Client control: operations on other sessions (SPEC §4.1). */
+  get clients(): ClientControl
+  /** Topics: add, remove, update, subscribe. */
+  get topics(): Topics
+}
+
+/**
+ * A topic subscription read as an async iterator:
+ * `for await (const { path, value } of subscription) { ... }`. Leaving the
+ * loop (`break`, `return`) or `close()` unsubscribes.
+ */
+export declare class Subscription {
+  /**
+   * The next value (`{ value: { path, value }, done: false }`), or
+   * `{ done: true }` once the subscription has ended; rejects with the
+   * error that ended it (e.g. `ACCESS_DENIED` after a role change).
+   */
+  next(): Promise<IteratorResult<TopicValue, undefined>>
+  /** Unsubscribes (what `break` in a `for await` loop calls). */
+  return(): Promise<IteratorResult<TopicValue, undefined>>
+  /** Unsubscribes and waits for the server to confirm. */
+  close(): Promise<void>
+}
+
+/** Topic operations on a session: `session.topics`. */
+export declare class Topics {
+  /** Adds a topic with its initial value (needs `MODIFY_TOPIC`). */
+  add(path: string, value?: Uint8Array | string): Promise<void>
+  /** Removes a topic (needs `MODIFY_TOPIC`). */
+  remove(path: string): Promise<void>
+  /** Sets a topic's value (needs `UPDATE_TOPIC`). */
+  update(path: string, value: Uint8Array | string): Promise<void>
+  /**
+   * Subscribes to an exact path, or `path/*` for the path and everything
+   * below it; the current values come first. Without a listener resolves
+   * to a `Subscription` (an async iterator of `{ path, value }`); with one
+   * (a function, or an object with `onValue(value)`, `onError(error)`,
+   * `onClose()`) calls it and resolves to a `Registration` once the current
+   * values have been passed to it.
+   */
+  subscribe(selector: string, listener?: TopicListener): Promise<Subscription | Registration>
+}
 
 /**
  * Calls `listener(value)` for each value from a runtime task, the way events
@@ -78,6 +402,13 @@ export declare function _failAfter(code: string, millis: number): Promise<void>
 
 /** Throws the mapped error for `code`, synchronously. */
 export declare function _raise(code: string): void
+
+/**
+ * Connects and authenticates. Rejects with `AUTHENTICATION_FAILED`,
+ * `CONNECTION`, `TIMEOUT`, `LIMIT_EXCEEDED` / `INVALID_ARGUMENT` (refused
+ * properties or a bad option).
+ */
+export declare function connect(options: ConnectOptions): Promise<Session>
 
 /**
  * Every error code (`ACCESS_DENIED`, ...), in the core's order; an error

@@ -835,10 +835,16 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.ClientControl = nativeBinding.ClientControl
+module.exports.Registration = nativeBinding.Registration
+module.exports.Session = nativeBinding.Session
+module.exports.Subscription = nativeBinding.Subscription
+module.exports.Topics = nativeBinding.Topics
 module.exports._deliver = nativeBinding._deliver
 module.exports._echoAfter = nativeBinding._echoAfter
 module.exports._failAfter = nativeBinding._failAfter
 module.exports._raise = nativeBinding._raise
+module.exports.connect = nativeBinding.connect
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.formatSessionId = nativeBinding.formatSessionId
 module.exports.isSessionId = nativeBinding.isSessionId

@@ -3,7 +3,7 @@
 # (debug) and regenerates index.js/index.d.ts (which must match the checked-in
 # ones), tsc type-checks a TypeScript user of the package, node --test runs
 # the tests, then `npm pack` -> tarball -> installed into an empty project
-# where a smoke script runs.
+# where a smoke script and every examples/node script run.
 set -euo pipefail
 cd "$(dirname "$0")/../bindings-node"
 root=$(cd .. && pwd)
@@ -24,6 +24,10 @@ npx --no-install tsc -p test/tsconfig.json
 
 echo "node-test: node --test"
 node --test test/*.test.js
+
+echo "node-test: P9 benchmark, smoke size (debug builds: the numbers mean nothing here)"
+(cd .. && cargo build -q -p usher-bench --bin p9-node-baseline)
+node bench/p9.js --ops 200 --runs 3
 
 echo "node-test: npm pack -> install into an empty project -> smoke"
 pack=$target/node-pack
@@ -48,3 +52,7 @@ usher._echoAfter('packed', 1).then(([v, thread]) => {
 })
 JS
 node smoke.js
+
+echo "node-test: the examples, run from the installed package against a fresh server"
+cp -r "$root/examples/node" examples
+node "$root/bindings-node/test/run-examples.js" examples

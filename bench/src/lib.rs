@@ -1,5 +1,14 @@
-//! Shared pieces of the benchmark programs: repetition and the `BENCH` line
-//! format of SPEC §9.
+//! The benchmarks of SPEC §9: the `BENCH` line format ([`Summary`]), the
+//! shared monotonic clock ([`clock`]), the server process ([`server`]), the
+//! load generator (a raw lean client, [`raw`]; worker processes, [`worker`];
+//! and the coordinator's fleet of them, [`fleet`]) and the [`scenarios`].
+
+pub mod clock;
+pub mod fleet;
+pub mod raw;
+pub mod scenarios;
+pub mod server;
+pub mod worker;
 
 /// Median, min and max of a set of measurements.
 #[derive(Clone, Copy, Debug, PartialEq)]

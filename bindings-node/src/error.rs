@@ -70,17 +70,8 @@ fn details<'env>(env: &'env Env, details: &ErrorDetails) -> Result<Object<'env>>
         }
         ErrorDetails::Argument(a) => d.set_named_property("argument", a.as_str())?,
         ErrorDetails::Result(r) => {
-            let mut result = Object::new(env)?;
-            result.set_named_property("total", r.total as f64)?;
-            let mut per_server = Object::new(env)?;
-            for (server, n) in &r.per_server {
-                per_server.set_named_property(server, *n as f64)?;
-            }
-            result.set_named_property("perServer", per_server)?;
-            result.set_named_property("unreachable", r.unreachable.clone())?;
-            result.set_named_property("denied", r.denied as f64)?;
-            result.set_named_property("rejected", r.rejected as f64)?;
-            d.set_named_property("result", result)?;
+            use crate::convert::ToJs;
+            d.set_named_property("result", r.to_js(env)?)?;
         }
     }
     Ok(d)

@@ -2,16 +2,22 @@
 //! Thin: argument conversion, error mapping ([`error`]) and callback bridging;
 //! promises are settled from the shared runtime ([`runtime`]).
 //!
-//! Modules mirror `usher_core` (`id.rs`, later `session.rs`,
-//! `client_control.rs`, `topics.rs`) and hold no logic. In Node a session id
+//! Modules mirror `usher_core` (`id.rs`, `session.rs`, `client_control.rs`,
+//! `topics.rs`, `listener.rs`) and hold no logic; `convert.rs` converts
+//! arguments and results. In Node a session id
 //! is a string (SPEC §4.6).
 
 use napi_derive::napi;
 
+pub mod client_control;
+pub mod convert;
 pub mod error;
 pub mod id;
+pub mod listener;
 pub mod runtime;
 pub mod selftest;
+pub mod session;
+pub mod topics;
 
 /// The package version, which is the workspace version.
 #[napi]

@@ -15,12 +15,17 @@ const LISTENING = /^usher-server listening on (ws:\/\/(\d+\.\d+\.\d+\.\d+):(\d+)
 /** The binary is still the stub that prints "not implemented yet". */
 class ServerNotImplemented extends Error {}
 
-/** `target/debug/usher-server` of this workspace, built when missing. */
+/**
+ * `target/debug/usher-server` of this workspace (`target/release/...` with
+ * USHER_SERVER_PROFILE=release, for benchmarks), built when missing.
+ */
 function serverBinary() {
   const target = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target')
-  const binary = path.join(target, 'debug', 'usher-server')
+  const profile = process.env.USHER_SERVER_PROFILE === 'release' ? 'release' : 'debug'
+  const binary = path.join(target, profile, 'usher-server')
   if (!fs.existsSync(binary)) {
-    execFileSync('cargo', ['build', '-q', '-p', 'usher-server'], { cwd: ROOT, stdio: 'inherit' })
+    const release = profile === 'release' ? ['--release'] : []
+    execFileSync('cargo', ['build', '-q', ...release, '-p', 'usher-server'], { cwd: ROOT, stdio: 'inherit' })
   }
   return binary
 }

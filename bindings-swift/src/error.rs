@@ -2,9 +2,9 @@
 //! Swift `Error` enum with associated values (SPEC §4.5) and a Python
 //! exception class per case in the generated Python.
 
-use std::collections::HashMap;
-
 use usher_core::error::{Error, ErrorDetails, ErrorKind};
+
+use crate::types::FilterResult;
 
 /// One problem in a filter: 1-based line and column, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -15,34 +15,6 @@ pub struct FilterProblem {
     pub column: u32,
     /// What is wrong.
     pub message: String,
-}
-
-/// The result of an operation on a target; here the partial result a
-/// `clusterRouting` error carries.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct FilterResult {
-    /// Sessions matched and acted on.
-    pub total: u64,
-    /// `total` per server name.
-    pub per_server: HashMap<String, u64>,
-    /// Servers that did not answer by the deadline.
-    pub unreachable: Vec<String>,
-    /// Sessions skipped by the dominance rule.
-    pub denied: u64,
-    /// Sessions refused for a limit.
-    pub rejected: u64,
-}
-
-impl From<&usher_core::protocol::FilterResult> for FilterResult {
-    fn from(r: &usher_core::protocol::FilterResult) -> Self {
-        Self {
-            total: r.total,
-            per_server: r.per_server.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            unreachable: r.unreachable.clone(),
-            denied: r.denied,
-            rejected: r.rejected,
-        }
-    }
 }
 
 /// Every error of Usher; `code()` is the upper-snake code shared by every
@@ -64,9 +36,17 @@ pub enum UsherError {
     /// An argument is wrong; `argument` names it when known.
     #[error("{message}")]
     InvalidArgument { message: String, argument: Option<String> },
-    /// A bound was hit: which `limit`, the `key` at fault, how many matched.
+    /// A bound was hit: which `limit`, the `key` at fault, how many matched;
+    /// for a setSessionProperties refused on some sessions, the `result`
+    /// (and an empty `limit`).
     #[error("{message}")]
-    LimitExceeded { message: String, limit: String, key: Option<String>, count: Option<u64> },
+    LimitExceeded {
+        message: String,
+        limit: String,
+        key: Option<String>,
+        count: Option<u64>,
+        result: Option<FilterResult>,
+    },
     /// A queue handler is already registered on this session.
     #[error("{message}")]
     HandlerConflict { message: String },
@@ -152,9 +132,22 @@ impl From<Error> for UsherError {
             },
             ErrorKind::LimitExceeded => match d {
                 ErrorDetails::Limit { limit, key, count } => {
-                    UsherError::LimitExceeded { message, limit, key, count }
+                    UsherError::LimitExceeded { message, limit, key, count, result: None }
                 }
-                _ => UsherError::LimitExceeded { message, limit: String::new(), key: None, count: None },
+                ErrorDetails::Result(r) => UsherError::LimitExceeded {
+                    message,
+                    limit: String::new(),
+                    key: None,
+                    count: None,
+                    result: Some(FilterResult::from(&*r)),
+                },
+                _ => UsherError::LimitExceeded {
+                    message,
+                    limit: String::new(),
+                    key: None,
+                    count: None,
+                    result: None,
+                },
             },
             ErrorKind::HandlerConflict => UsherError::HandlerConflict { message },
             ErrorKind::SessionClosed => UsherError::SessionClosed { message },

@@ -5,15 +5,31 @@
 //!
 //! Thin: argument conversion, error mapping ([`error`]) and callback bridging;
 //! async functions run on the shared runtime through [`runtime`]. Modules
-//! mirror `usher_core` (`id.rs`, later `session.rs`, `client_control.rs`,
-//! `topics.rs`) and hold no logic.
+//! mirror `usher_core`'s client and hold no logic:
+//!
+//! - [`session`]: `Session` (connect, id, close) and the entry points;
+//! - [`client_control`]: `ClientControl`, every operation of SPEC §4.1;
+//! - [`listener`]: the foreign listener traits and their registrations;
+//! - [`topics`]: `Topics` and topic subscriptions;
+//! - [`types`]: the records and enums; [`id`]: `SessionId`; [`error`]: `UsherError`.
+
+// `UsherError` is the shape UniFFI hands to Swift (an enum with associated
+// values, two of them a whole `FilterResult`); UniFFI records cannot be boxed,
+// and the size of an error next to an FFI call and a network round trip is
+// of no account.
+#![allow(clippy::result_large_err)]
 
 uniffi::setup_scaffolding!();
 
+pub mod client_control;
 pub mod error;
 pub mod id;
+pub mod listener;
 pub mod runtime;
 pub mod selftest;
+pub mod session;
+pub mod topics;
+pub mod types;
 
 pub use error::UsherError;
 pub use id::SessionId;

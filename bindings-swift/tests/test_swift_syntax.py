@@ -58,3 +58,9 @@ def test_every_swift_file_of_the_repo_parses() -> None:
     files = swift_files()
     assert any(f.name == "Usher.swift" for f in files), "the generated Swift is not among the checked files"
     assert main([]) == 0
+
+
+def test_a_slash_star_inside_a_doc_comment_fails() -> None:
+    # Swift block comments nest: a selector such as `path/*` in a Rust doc
+    # comment opens a comment the generated Swift never closes.
+    assert check_source(b"/**\n * Subscribes to `a/*` and below.\n */\nfunc f() {}\n")

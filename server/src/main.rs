@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use clap::Parser;
 use usher_server::Config;
 
+/// mimalloc rather than glibc's malloc: measured per idle session (SPEC §9
+/// P1) and in close bursts (P3); figures in docs/PERFORMANCE.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "usher-server", version, about = "The Usher session server")]
 struct Args {

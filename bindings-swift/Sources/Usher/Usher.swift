@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -569,6 +585,1206 @@ fileprivate struct FfiConverterString: FfiConverter {
         writeBytes(&buf, value.utf8)
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TimeInterval {
+        let seconds: UInt64 = try readInt(&buf)
+        let nanoseconds: UInt32 = try readInt(&buf)
+        return Double(seconds) + (Double(nanoseconds) / 1.0e9)
+    }
+
+    public static func write(_ value: TimeInterval, into buf: inout [UInt8]) {
+        if value.rounded(.down) > Double(Int64.max) {
+            fatalError("Duration overflow, exceeds max bounds supported by Uniffi")
+        }
+
+        if value < 0 {
+            fatalError("Invalid duration, must be non-negative")
+        }
+
+        let seconds = UInt64(value)
+        let nanoseconds = UInt32((value - Double(seconds)) * 1.0e9)
+        writeInt(&buf, seconds)
+        writeInt(&buf, nanoseconds)
+    }
+}
+
+
+
+
+/**
+ * Client control on a session. Cheap; every call is a request to the server.
+ */
+public protocol ClientControlProtocol: AnyObject, Sendable {
+    
+    /**
+     * Registers a session-event listener; returns once the snapshot (one
+     * `active` event per matching session) has been delivered to it. Keep
+     * the returned handle: releasing it unregisters.
+     */
+    func addSessionEventListener(listener: SessionEventListener, parameters: SessionEventParameters) async throws  -> ListenerRegistration
+    
+    /**
+     * Removes then adds roles on the target sessions; returns how many
+     * matched. Both lists empty, or a role in both, is `InvalidArgument`.
+     */
+    func changeRoles(sessions: String, rolesToRemove: [String], rolesToAdd: [String]) async throws  -> UInt64
+    
+    /**
+     * `changeRoles(sessions:rolesToRemove:rolesToAdd:)` with the full result.
+     */
+    func changeRolesDetailed(sessions: String, rolesToRemove: [String], rolesToAdd: [String]) async throws  -> FilterResult
+    
+    /**
+     * Closes one session (`closedByController`); returns 1.
+     */
+    func closeClient(with: SessionId) async throws  -> UInt64
+    
+    /**
+     * `closeClient(with:)` with the full result.
+     */
+    func closeClientDetailed(with: SessionId) async throws  -> FilterResult
+    
+    /**
+     * Closes every session the filter selects (the caller last, if it
+     * matches); returns how many. Text of the session-id form closes that
+     * one session.
+     */
+    func closeClients(filter: String) async throws  -> UInt64
+    
+    /**
+     * `closeClients(filter:)` with the full result.
+     */
+    func closeClientsDetailed(filter: String) async throws  -> FilterResult
+    
+    /**
+     * How many sessions the filter selects (acts on none).
+     */
+    func countSessions(filter: String) async throws  -> UInt64
+    
+    /**
+     * `countSessions(filter:)` with the count per server.
+     */
+    func countSessionsDetailed(filter: String) async throws  -> FilterResult
+    
+    /**
+     * A page of matching sessions with the requested properties.
+     */
+    func fetchSessions(request: FetchRequest) async throws  -> SessionPage
+    
+    /**
+     * One session's properties: names, `*F` (all fixed), `*U` (all user).
+     */
+    func getSessionProperties(sessionId: SessionId, keys: [String]) async throws  -> [String: String]
+    
+    /**
+     * The same operations, failing with `LimitExceeded` (and acting on none)
+     * when a filter matches more than `max` sessions.
+     */
+    func maxTargets(max: UInt64)  -> ClientControl
+    
+    /**
+     * Turns conflation on or off for the target sessions; returns how many
+     * matched. Queue handlers hear `didReportPolicyChange` where it changed.
+     */
+    func setQueueConflation(sessions: String, conflated: Bool) async throws  -> UInt64
+    
+    /**
+     * `setQueueConflation(sessions:conflated:)` with the full result.
+     */
+    func setQueueConflationDetailed(sessions: String, conflated: Bool) async throws  -> FilterResult
+    
+    /**
+     * Registers this session's queue event handler (one per session; a
+     * second is `HandlerConflict`). Keep the returned handle: releasing it
+     * unregisters.
+     */
+    func setQueueEventHandler(handler: QueueEventListener) async throws  -> ListenerRegistration
+    
+    /**
+     * Sets properties on the target sessions (`nil` removes the key);
+     * returns how many matched. Sessions refused for a limit make it throw
+     * `LimitExceeded` carrying the result.
+     */
+    func setSessionProperties(sessions: String, properties: [String: String?]) async throws  -> UInt64
+    
+    /**
+     * `setSessionProperties(sessions:properties:)` with the full result (by
+     * id, `changed` holds each changed key's old value).
+     */
+    func setSessionPropertiesDetailed(sessions: String, properties: [String: String?]) async throws  -> FilterResult
+    
+    /**
+     * Sets the throttler of the target sessions; returns how many matched.
+     */
+    func setThrottled(sessions: String, throttler: Throttler) async throws  -> UInt64
+    
+    /**
+     * `setThrottled(sessions:throttler:)` with the full result.
+     */
+    func setThrottledDetailed(sessions: String, throttler: Throttler) async throws  -> FilterResult
+    
+}
+/**
+ * Client control on a session. Cheap; every call is a request to the server.
+ */
+open class ClientControl: ClientControlProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_usher_swift_fn_clone_clientcontrol(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_usher_swift_fn_free_clientcontrol(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Registers a session-event listener; returns once the snapshot (one
+     * `active` event per matching session) has been delivered to it. Keep
+     * the returned handle: releasing it unregisters.
+     */
+open func addSessionEventListener(listener: SessionEventListener, parameters: SessionEventParameters = SessionEventParameters())async throws  -> ListenerRegistration  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_add_session_event_listener(
+                        self.uniffiCloneHandle(),FfiConverterTypeSessionEventListener_lower(listener),FfiConverterTypeSessionEventParameters_lower(parameters)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterTypeListenerRegistration_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Removes then adds roles on the target sessions; returns how many
+     * matched. Both lists empty, or a role in both, is `InvalidArgument`.
+     */
+open func changeRoles(sessions: String, rolesToRemove: [String] = [], rolesToAdd: [String] = [])async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_change_roles(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(sessions),FfiConverterSequenceString.lower(rolesToRemove),FfiConverterSequenceString.lower(rolesToAdd)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * `changeRoles(sessions:rolesToRemove:rolesToAdd:)` with the full result.
+     */
+open func changeRolesDetailed(sessions: String, rolesToRemove: [String] = [], rolesToAdd: [String] = [])async throws  -> FilterResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_change_roles_detailed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(sessions),FfiConverterSequenceString.lower(rolesToRemove),FfiConverterSequenceString.lower(rolesToAdd)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFilterResult_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Closes one session (`closedByController`); returns 1.
+     */
+open func closeClient(with: SessionId)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_close_client(
+                        self.uniffiCloneHandle(),FfiConverterTypeSessionId_lower(with)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * `closeClient(with:)` with the full result.
+     */
+open func closeClientDetailed(with: SessionId)async throws  -> FilterResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_close_client_detailed(
+                        self.uniffiCloneHandle(),FfiConverterTypeSessionId_lower(with)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFilterResult_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Closes every session the filter selects (the caller last, if it
+     * matches); returns how many. Text of the session-id form closes that
+     * one session.
+     */
+open func closeClients(filter: String)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_close_clients(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(filter)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * `closeClients(filter:)` with the full result.
+     */
+open func closeClientsDetailed(filter: String)async throws  -> FilterResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_close_clients_detailed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(filter)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFilterResult_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * How many sessions the filter selects (acts on none).
+     */
+open func countSessions(filter: String)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_count_sessions(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(filter)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * `countSessions(filter:)` with the count per server.
+     */
+open func countSessionsDetailed(filter: String)async throws  -> FilterResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_count_sessions_detailed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(filter)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFilterResult_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * A page of matching sessions with the requested properties.
+     */
+open func fetchSessions(request: FetchRequest = FetchRequest())async throws  -> SessionPage  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_fetch_sessions(
+                        self.uniffiCloneHandle(),FfiConverterTypeFetchRequest_lower(request)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSessionPage_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * One session's properties: names, `*F` (all fixed), `*U` (all user).
+     */
+open func getSessionProperties(sessionId: SessionId, keys: [String])async throws  -> [String: String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_get_session_properties(
+                        self.uniffiCloneHandle(),FfiConverterTypeSessionId_lower(sessionId),FfiConverterSequenceString.lower(keys)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterDictionaryStringString.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * The same operations, failing with `LimitExceeded` (and acting on none)
+     * when a filter matches more than `max` sessions.
+     */
+open func maxTargets(max: UInt64) -> ClientControl  {
+    return try!  FfiConverterTypeClientControl_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_clientcontrol_max_targets(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(max),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Turns conflation on or off for the target sessions; returns how many
+     * matched. Queue handlers hear `didReportPolicyChange` where it changed.
+     */
+open func setQueueConflation(sessions: String, conflated: Bool)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_set_queue_conflation(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(sessions),FfiConverterBool.lower(conflated)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * `setQueueConflation(sessions:conflated:)` with the full result.
+     */
+open func setQueueConflationDetailed(sessions: String, conflated: Bool)async throws  -> FilterResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_set_queue_conflation_detailed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(sessions),FfiConverterBool.lower(conflated)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFilterResult_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Registers this session's queue event handler (one per session; a
+     * second is `HandlerConflict`). Keep the returned handle: releasing it
+     * unregisters.
+     */
+open func setQueueEventHandler(handler: QueueEventListener)async throws  -> ListenerRegistration  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_set_queue_event_handler(
+                        self.uniffiCloneHandle(),FfiConverterTypeQueueEventListener_lower(handler)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterTypeListenerRegistration_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Sets properties on the target sessions (`nil` removes the key);
+     * returns how many matched. Sessions refused for a limit make it throw
+     * `LimitExceeded` carrying the result.
+     */
+open func setSessionProperties(sessions: String, properties: [String: String?])async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_set_session_properties(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(sessions),FfiConverterDictionaryStringOptionString.lower(properties)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * `setSessionProperties(sessions:properties:)` with the full result (by
+     * id, `changed` holds each changed key's old value).
+     */
+open func setSessionPropertiesDetailed(sessions: String, properties: [String: String?])async throws  -> FilterResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_set_session_properties_detailed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(sessions),FfiConverterDictionaryStringOptionString.lower(properties)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFilterResult_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Sets the throttler of the target sessions; returns how many matched.
+     */
+open func setThrottled(sessions: String, throttler: Throttler)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_set_throttled(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(sessions),FfiConverterTypeThrottler_lower(throttler)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * `setThrottled(sessions:throttler:)` with the full result.
+     */
+open func setThrottledDetailed(sessions: String, throttler: Throttler)async throws  -> FilterResult  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_clientcontrol_set_throttled_detailed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(sessions),FfiConverterTypeThrottler_lower(throttler)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFilterResult_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeClientControl: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ClientControl
+
+    public static func lift(_ handle: UInt64) throws -> ClientControl {
+        return ClientControl(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ClientControl) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ClientControl {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ClientControl, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientControl_lift(_ handle: UInt64) throws -> ClientControl {
+    return try FfiConverterTypeClientControl.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeClientControl_lower(_ value: ClientControl) -> UInt64 {
+    return FfiConverterTypeClientControl.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The handle of a session-event listener or queue handler. Keep it: when it
+ * is released the registration ends (fire-and-forget); `close()` ends it
+ * and waits until the listener's `didClose()` has run.
+ */
+public protocol ListenerRegistrationProtocol: AnyObject, Sendable {
+    
+    /**
+     * Unregisters, waits for the server to confirm and for the listener's
+     * `didClose()`. Closing again does nothing.
+     */
+    func close() async throws 
+    
+    /**
+     * True once the listener has ended (its `didClose()` has run).
+     */
+    func isClosed()  -> Bool
+    
+    /**
+     * The registration id (per session, from 1).
+     */
+    func registrationId()  -> UInt32
+    
+}
+/**
+ * The handle of a session-event listener or queue handler. Keep it: when it
+ * is released the registration ends (fire-and-forget); `close()` ends it
+ * and waits until the listener's `didClose()` has run.
+ */
+open class ListenerRegistration: ListenerRegistrationProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_usher_swift_fn_clone_listenerregistration(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_usher_swift_fn_free_listenerregistration(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Unregisters, waits for the server to confirm and for the listener's
+     * `didClose()`. Closing again does nothing.
+     */
+open func close()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_listenerregistration_close(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_void,
+            completeFunc: ffi_usher_swift_rust_future_complete_void,
+            freeFunc: ffi_usher_swift_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * True once the listener has ended (its `didClose()` has run).
+     */
+open func isClosed() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_listenerregistration_is_closed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The registration id (per session, from 1).
+     */
+open func registrationId() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_listenerregistration_registration_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListenerRegistration: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ListenerRegistration
+
+    public static func lift(_ handle: UInt64) throws -> ListenerRegistration {
+        return ListenerRegistration(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ListenerRegistration) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListenerRegistration {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ListenerRegistration, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListenerRegistration_lift(_ handle: UInt64) throws -> ListenerRegistration {
+    return try FfiConverterTypeListenerRegistration.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListenerRegistration_lower(_ value: ListenerRegistration) -> UInt64 {
+    return FfiConverterTypeListenerRegistration.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Receives queue events (SPEC §4.3): the user's class conforms to this
+ * protocol and is registered with `setQueueEventHandler(handler:)`.
+ *
+ * Methods are called one at a time, in order, from a runtime thread (never
+ * the main thread); start a `Task` for async work such as a control call.
+ * `didClose()` comes exactly once, last.
+ */
+public protocol QueueEventListener: AnyObject, Sendable {
+    
+    /**
+     * A controller really changed a session's conflation or throttling.
+     */
+    func didReportPolicyChange(policy: QueuePolicy, sessionId: SessionId) 
+    
+    /**
+     * A session's queue depth rose to its upper threshold.
+     */
+    func upperThresholdCrossed(policy: QueuePolicy, sessionId: SessionId) 
+    
+    /**
+     * After an upper event, the depth fell to the lower threshold.
+     */
+    func lowerThresholdCrossed(policy: QueuePolicy, sessionId: SessionId) 
+    
+    /**
+     * The handler has ended: unregistered, failed, or the session closed.
+     */
+    func didClose() 
+    
+    /**
+     * The handler failed (e.g. `accessDenied` after a role change);
+     * `didClose()` follows.
+     */
+    func didFailWithError(error: UsherError) 
+    
+}
+/**
+ * Receives queue events (SPEC §4.3): the user's class conforms to this
+ * protocol and is registered with `setQueueEventHandler(handler:)`.
+ *
+ * Methods are called one at a time, in order, from a runtime thread (never
+ * the main thread); start a `Task` for async work such as a control call.
+ * `didClose()` comes exactly once, last.
+ */
+open class QueueEventListenerImpl: QueueEventListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_usher_swift_fn_clone_queueeventlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_usher_swift_fn_free_queueeventlistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * A controller really changed a session's conflation or throttling.
+     */
+open func didReportPolicyChange(policy: QueuePolicy, sessionId: SessionId)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_queueeventlistener_did_report_policy_change(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeQueuePolicy_lower(policy),
+        FfiConverterTypeSessionId_lower(sessionId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * A session's queue depth rose to its upper threshold.
+     */
+open func upperThresholdCrossed(policy: QueuePolicy, sessionId: SessionId)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_queueeventlistener_upper_threshold_crossed(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeQueuePolicy_lower(policy),
+        FfiConverterTypeSessionId_lower(sessionId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * After an upper event, the depth fell to the lower threshold.
+     */
+open func lowerThresholdCrossed(policy: QueuePolicy, sessionId: SessionId)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_queueeventlistener_lower_threshold_crossed(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeQueuePolicy_lower(policy),
+        FfiConverterTypeSessionId_lower(sessionId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The handler has ended: unregistered, failed, or the session closed.
+     */
+open func didClose()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_queueeventlistener_did_close(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The handler failed (e.g. `accessDenied` after a role change);
+     * `didClose()` follows.
+     */
+open func didFailWithError(error: UsherError)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_queueeventlistener_did_fail_with_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeUsherError_lower(error),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceQueueEventListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceQueueEventListener = UniffiVTableCallbackInterfaceQueueEventListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeQueueEventListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface QueueEventListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeQueueEventListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface QueueEventListener: handle missing in uniffiClone")
+            }
+        },
+        didReportPolicyChange: { (
+            uniffiHandle: UInt64,
+            policy: RustBuffer,
+            sessionId: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeQueueEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didReportPolicyChange(
+                     policy: try FfiConverterTypeQueuePolicy_lift(policy),
+                     sessionId: try FfiConverterTypeSessionId_lift(sessionId)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        upperThresholdCrossed: { (
+            uniffiHandle: UInt64,
+            policy: RustBuffer,
+            sessionId: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeQueueEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.upperThresholdCrossed(
+                     policy: try FfiConverterTypeQueuePolicy_lift(policy),
+                     sessionId: try FfiConverterTypeSessionId_lift(sessionId)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        lowerThresholdCrossed: { (
+            uniffiHandle: UInt64,
+            policy: RustBuffer,
+            sessionId: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeQueueEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.lowerThresholdCrossed(
+                     policy: try FfiConverterTypeQueuePolicy_lift(policy),
+                     sessionId: try FfiConverterTypeSessionId_lift(sessionId)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didClose: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeQueueEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didClose(
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didFailWithError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeQueueEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didFailWithError(
+                     error: try FfiConverterTypeUsherError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceQueueEventListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceQueueEventListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitQueueEventListener() {
+    uniffi_usher_swift_fn_init_callback_vtable_queueeventlistener(UniffiCallbackInterfaceQueueEventListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQueueEventListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<QueueEventListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = QueueEventListener
+
+    public static func lift(_ handle: UInt64) throws -> QueueEventListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return QueueEventListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: QueueEventListener) -> UInt64 {
+         if let rustImpl = value as? QueueEventListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QueueEventListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: QueueEventListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQueueEventListener_lift(_ handle: UInt64) throws -> QueueEventListener {
+    return try FfiConverterTypeQueueEventListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQueueEventListener_lower(_ value: QueueEventListener) -> UInt64 {
+    return FfiConverterTypeQueueEventListener.lower(value)
+}
+
+
 
 
 
@@ -848,6 +2064,1593 @@ public func FfiConverterTypeSelftestListener_lower(_ value: SelftestListener) ->
 
 
 
+
+
+/**
+ * One session on an Usher server (`$ClientType` `SWIFT`). Released, it
+ * says goodbye to the server; `close()` does so and waits.
+ */
+public protocol SessionProtocol: AnyObject, Sendable {
+    
+    /**
+     * Client control: operations on other sessions (SPEC §4.1).
+     */
+    func clientControl()  -> ClientControl
+    
+    /**
+     * Closes the session and waits for the server to close the connection.
+     * Pending requests fail with `SessionClosed`; later ones too. Closing a
+     * closed session does nothing.
+     */
+    func close() async throws 
+    
+    /**
+     * Why the session ended, once it has.
+     */
+    func closeReason()  -> CloseReason?
+    
+    /**
+     * Returns when the session ends, with the reason (`closedByController`,
+     * `closedByClient` after `close()`, `connectionLost`, ...).
+     */
+    func closed() async throws  -> CloseReason
+    
+    /**
+     * The queue policy the session started with.
+     */
+    func initialQueuePolicy()  -> QueuePolicy
+    
+    /**
+     * True once the session has ended.
+     */
+    func isClosed()  -> Bool
+    
+    /**
+     * The session's assigned roles (sorted), as last told by the server.
+     */
+    func roles()  -> [String]
+    
+    /**
+     * Waits for the next change of this session's roles (by a controller)
+     * and returns the new roles; `SessionClosed` if the session ends first.
+     */
+    func rolesChanged() async throws  -> [String]
+    
+    /**
+     * `$ServerName`: the server holding the session.
+     */
+    func serverName()  -> String
+    
+    /**
+     * The session's id (Swift: also the `id` property).
+     */
+    func sessionId()  -> SessionId
+    
+    /**
+     * `$StartTime`: ms since the Unix epoch.
+     */
+    func startTime()  -> UInt64
+    
+    /**
+     * Topics (Swift: the `topics` property).
+     */
+    func topicsHandle()  -> Topics
+    
+}
+/**
+ * One session on an Usher server (`$ClientType` `SWIFT`). Released, it
+ * says goodbye to the server; `close()` does so and waits.
+ */
+open class Session: SessionProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_usher_swift_fn_clone_session(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_usher_swift_fn_free_session(handle, $0) }
+    }
+
+    
+    /**
+     * Connects and authenticates. Throws `AuthenticationFailed` for bad
+     * credentials, `ConnectionFailed` when the server cannot be reached,
+     * `Timeout`, or `LimitExceeded` / `InvalidArgument` for refused
+     * properties.
+     */
+public static func connect(options: ConnectOptions)async throws  -> Session  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_constructor_session_connect(FfiConverterTypeConnectOptions_lower(options)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterTypeSession_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+
+    
+    /**
+     * Client control: operations on other sessions (SPEC §4.1).
+     */
+open func clientControl() -> ClientControl  {
+    return try!  FfiConverterTypeClientControl_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_client_control(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Closes the session and waits for the server to close the connection.
+     * Pending requests fail with `SessionClosed`; later ones too. Closing a
+     * closed session does nothing.
+     */
+open func close()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_session_close(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_void,
+            completeFunc: ffi_usher_swift_rust_future_complete_void,
+            freeFunc: ffi_usher_swift_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Why the session ended, once it has.
+     */
+open func closeReason() -> CloseReason?  {
+    return try!  FfiConverterOptionTypeCloseReason.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_close_reason(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Returns when the session ends, with the reason (`closedByController`,
+     * `closedByClient` after `close()`, `connectionLost`, ...).
+     */
+open func closed()async throws  -> CloseReason  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_session_closed(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeCloseReason_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * The queue policy the session started with.
+     */
+open func initialQueuePolicy() -> QueuePolicy  {
+    return try!  FfiConverterTypeQueuePolicy_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_initial_queue_policy(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * True once the session has ended.
+     */
+open func isClosed() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_is_closed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The session's assigned roles (sorted), as last told by the server.
+     */
+open func roles() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_roles(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Waits for the next change of this session's roles (by a controller)
+     * and returns the new roles; `SessionClosed` if the session ends first.
+     */
+open func rolesChanged()async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_session_roles_changed(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_rust_buffer,
+            completeFunc: ffi_usher_swift_rust_future_complete_rust_buffer,
+            freeFunc: ffi_usher_swift_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * `$ServerName`: the server holding the session.
+     */
+open func serverName() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_server_name(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The session's id (Swift: also the `id` property).
+     */
+open func sessionId() -> SessionId  {
+    return try!  FfiConverterTypeSessionId_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_session_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * `$StartTime`: ms since the Unix epoch.
+     */
+open func startTime() -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_start_time(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Topics (Swift: the `topics` property).
+     */
+open func topicsHandle() -> Topics  {
+    return try!  FfiConverterTypeTopics_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_session_topics_handle(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSession: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Session
+
+    public static func lift(_ handle: UInt64) throws -> Session {
+        return Session(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Session) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Session {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Session, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSession_lift(_ handle: UInt64) throws -> Session {
+    return try FfiConverterTypeSession.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSession_lower(_ value: Session) -> UInt64 {
+    return FfiConverterTypeSession.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Receives session events (SPEC §4.2); registered with
+ * `addSessionEventListener(listener:parameters:)`. Same calling rules as
+ * [`QueueEventListener`]; the snapshot has been delivered when the
+ * registration call returns.
+ */
+public protocol SessionEventListener: AnyObject, Sendable {
+    
+    /**
+     * A `state` or `properties` event.
+     */
+    func didReceive(event: SessionEvent) 
+    
+    /**
+     * The registration has ended.
+     */
+    func didClose() 
+    
+    /**
+     * The registration failed; `didClose()` follows.
+     */
+    func didFailWithError(error: UsherError) 
+    
+}
+/**
+ * Receives session events (SPEC §4.2); registered with
+ * `addSessionEventListener(listener:parameters:)`. Same calling rules as
+ * [`QueueEventListener`]; the snapshot has been delivered when the
+ * registration call returns.
+ */
+open class SessionEventListenerImpl: SessionEventListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_usher_swift_fn_clone_sessioneventlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_usher_swift_fn_free_sessioneventlistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * A `state` or `properties` event.
+     */
+open func didReceive(event: SessionEvent)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_sessioneventlistener_did_receive(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSessionEvent_lower(event),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The registration has ended.
+     */
+open func didClose()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_sessioneventlistener_did_close(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The registration failed; `didClose()` follows.
+     */
+open func didFailWithError(error: UsherError)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_sessioneventlistener_did_fail_with_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeUsherError_lower(error),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceSessionEventListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceSessionEventListener = UniffiVTableCallbackInterfaceSessionEventListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeSessionEventListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface SessionEventListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeSessionEventListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface SessionEventListener: handle missing in uniffiClone")
+            }
+        },
+        didReceive: { (
+            uniffiHandle: UInt64,
+            event: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didReceive(
+                     event: try FfiConverterTypeSessionEvent_lift(event)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didClose: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didClose(
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didFailWithError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeSessionEventListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didFailWithError(
+                     error: try FfiConverterTypeUsherError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceSessionEventListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceSessionEventListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitSessionEventListener() {
+    uniffi_usher_swift_fn_init_callback_vtable_sessioneventlistener(UniffiCallbackInterfaceSessionEventListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionEventListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<SessionEventListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = SessionEventListener
+
+    public static func lift(_ handle: UInt64) throws -> SessionEventListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return SessionEventListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: SessionEventListener) -> UInt64 {
+         if let rustImpl = value as? SessionEventListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionEventListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SessionEventListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionEventListener_lift(_ handle: UInt64) throws -> SessionEventListener {
+    return try FfiConverterTypeSessionEventListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionEventListener_lower(_ value: SessionEventListener) -> UInt64 {
+    return FfiConverterTypeSessionEventListener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Receives topic values (SPEC §5.1); passed to `topics.subscribe`. Same
+ * calling rules as [`QueueEventListener`]: a listener that takes its time
+ * makes a slow consumer, whose queue on the server grows.
+ */
+public protocol TopicListener: AnyObject, Sendable {
+    
+    /**
+     * A topic's value: the current ones first, then every update.
+     */
+    func didReceive(path: String, value: Data) 
+    
+    /**
+     * The subscription has ended.
+     */
+    func didClose() 
+    
+    /**
+     * The subscription failed; `didClose()` follows.
+     */
+    func didFailWithError(error: UsherError) 
+    
+}
+/**
+ * Receives topic values (SPEC §5.1); passed to `topics.subscribe`. Same
+ * calling rules as [`QueueEventListener`]: a listener that takes its time
+ * makes a slow consumer, whose queue on the server grows.
+ */
+open class TopicListenerImpl: TopicListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_usher_swift_fn_clone_topiclistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_usher_swift_fn_free_topiclistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * A topic's value: the current ones first, then every update.
+     */
+open func didReceive(path: String, value: Data)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_topiclistener_did_receive(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(path),
+        FfiConverterData.lower(value),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The subscription has ended.
+     */
+open func didClose()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_topiclistener_did_close(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The subscription failed; `didClose()` follows.
+     */
+open func didFailWithError(error: UsherError)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_topiclistener_did_fail_with_error(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeUsherError_lower(error),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceTopicListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceTopicListener = UniffiVTableCallbackInterfaceTopicListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeTopicListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface TopicListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeTopicListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface TopicListener: handle missing in uniffiClone")
+            }
+        },
+        didReceive: { (
+            uniffiHandle: UInt64,
+            path: RustBuffer,
+            value: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTopicListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didReceive(
+                     path: try FfiConverterString.lift(path),
+                     value: try FfiConverterData.lift(value)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didClose: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTopicListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didClose(
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        didFailWithError: { (
+            uniffiHandle: UInt64,
+            error: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTopicListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.didFailWithError(
+                     error: try FfiConverterTypeUsherError_lift(error)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceTopicListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceTopicListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitTopicListener() {
+    uniffi_usher_swift_fn_init_callback_vtable_topiclistener(UniffiCallbackInterfaceTopicListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTopicListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<TopicListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = TopicListener
+
+    public static func lift(_ handle: UInt64) throws -> TopicListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TopicListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: TopicListener) -> UInt64 {
+         if let rustImpl = value as? TopicListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TopicListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TopicListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTopicListener_lift(_ handle: UInt64) throws -> TopicListener {
+    return try FfiConverterTypeTopicListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTopicListener_lower(_ value: TopicListener) -> UInt64 {
+    return FfiConverterTypeTopicListener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The handle of a topic subscription: `close()` unsubscribes and waits for
+ * the listener's `didClose()`; releasing it unsubscribes too.
+ */
+public protocol TopicSubscriptionProtocol: AnyObject, Sendable {
+    
+    /**
+     * Unsubscribes, waits for the server and for the listener's
+     * `didClose()`. Closing again does nothing.
+     */
+    func close() async throws 
+    
+    /**
+     * True once the subscription has ended (its `didClose()` has run).
+     */
+    func isClosed()  -> Bool
+    
+    /**
+     * The selector subscribed to.
+     */
+    func selector()  -> String
+    
+}
+/**
+ * The handle of a topic subscription: `close()` unsubscribes and waits for
+ * the listener's `didClose()`; releasing it unsubscribes too.
+ */
+open class TopicSubscription: TopicSubscriptionProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_usher_swift_fn_clone_topicsubscription(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_usher_swift_fn_free_topicsubscription(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Unsubscribes, waits for the server and for the listener's
+     * `didClose()`. Closing again does nothing.
+     */
+open func close()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_topicsubscription_close(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_void,
+            completeFunc: ffi_usher_swift_rust_future_complete_void,
+            freeFunc: ffi_usher_swift_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * True once the subscription has ended (its `didClose()` has run).
+     */
+open func isClosed() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_topicsubscription_is_closed(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The selector subscribed to.
+     */
+open func selector() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_method_topicsubscription_selector(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTopicSubscription: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = TopicSubscription
+
+    public static func lift(_ handle: UInt64) throws -> TopicSubscription {
+        return TopicSubscription(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: TopicSubscription) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TopicSubscription {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TopicSubscription, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTopicSubscription_lift(_ handle: UInt64) throws -> TopicSubscription {
+    return try FfiConverterTypeTopicSubscription.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTopicSubscription_lower(_ value: TopicSubscription) -> UInt64 {
+    return FfiConverterTypeTopicSubscription.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Topic operations on a session. Needs `MODIFY_TOPIC` to add and remove,
+ * `UPDATE_TOPIC` to update, `SELECT_TOPIC` + `READ_TOPIC` to subscribe.
+ */
+public protocol TopicsProtocol: AnyObject, Sendable {
+    
+    /**
+     * Adds a topic with its initial value.
+     */
+    func add(path: String, value: Data) async throws 
+    
+    /**
+     * Removes a topic.
+     */
+    func remove(path: String) async throws 
+    
+    /**
+     * Subscribes `listener` to an exact path, or to a path followed by a
+     * slash and a star for the path and everything below it (spelt out: a
+     * slash-star would open a comment in the generated Swift). Returns once the server has accepted; the
+     * listener then gets the current values, then every update, in order.
+     * Keep the returned handle: releasing it unsubscribes.
+     */
+    func subscribe(selector: String, listener: TopicListener) async throws  -> TopicSubscription
+    
+    /**
+     * Sets a topic's value.
+     */
+    func update(path: String, value: Data) async throws 
+    
+}
+/**
+ * Topic operations on a session. Needs `MODIFY_TOPIC` to add and remove,
+ * `UPDATE_TOPIC` to update, `SELECT_TOPIC` + `READ_TOPIC` to subscribe.
+ */
+open class Topics: TopicsProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_usher_swift_fn_clone_topics(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_usher_swift_fn_free_topics(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Adds a topic with its initial value.
+     */
+open func add(path: String, value: Data)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_topics_add(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(path),FfiConverterData.lower(value)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_void,
+            completeFunc: ffi_usher_swift_rust_future_complete_void,
+            freeFunc: ffi_usher_swift_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Removes a topic.
+     */
+open func remove(path: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_topics_remove(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(path)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_void,
+            completeFunc: ffi_usher_swift_rust_future_complete_void,
+            freeFunc: ffi_usher_swift_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Subscribes `listener` to an exact path, or to a path followed by a
+     * slash and a star for the path and everything below it (spelt out: a
+     * slash-star would open a comment in the generated Swift). Returns once the server has accepted; the
+     * listener then gets the current values, then every update, in order.
+     * Keep the returned handle: releasing it unsubscribes.
+     */
+open func subscribe(selector: String, listener: TopicListener)async throws  -> TopicSubscription  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_topics_subscribe(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(selector),FfiConverterTypeTopicListener_lower(listener)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_u64,
+            completeFunc: ffi_usher_swift_rust_future_complete_u64,
+            freeFunc: ffi_usher_swift_rust_future_free_u64,
+            liftFunc: FfiConverterTypeTopicSubscription_lift,
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+    /**
+     * Sets a topic's value.
+     */
+open func update(path: String, value: Data)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_usher_swift_fn_method_topics_update(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(path),FfiConverterData.lower(value)
+                )
+            },
+            pollFunc: ffi_usher_swift_rust_future_poll_void,
+            completeFunc: ffi_usher_swift_rust_future_complete_void,
+            freeFunc: ffi_usher_swift_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeUsherError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTopics: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Topics
+
+    public static func lift(_ handle: UInt64) throws -> Topics {
+        return Topics(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Topics) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Topics {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Topics, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTopics_lift(_ handle: UInt64) throws -> Topics {
+    return try FfiConverterTypeTopics.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTopics_lower(_ value: Topics) -> UInt64 {
+    return FfiConverterTypeTopics.lower(value)
+}
+
+
+
+
+/**
+ * How to connect (`Session.connect(options:)`). Every field but `url` has a
+ * default, so `ConnectOptions(url: "ws://127.0.0.1:8080")` is an anonymous
+ * session with the core's defaults.
+ *
+ * `Debug` redacts the password.
+ */
+public struct ConnectOptions: Equatable, Hashable {
+    /**
+     * `ws://host:port`.
+     */
+    public var url: String
+    /**
+     * `nil` for an anonymous session.
+     */
+    public var principal: String?
+    /**
+     * The principal's password.
+     */
+    public var password: String?
+    /**
+     * User properties proposed to the server (validated there).
+     */
+    public var properties: [String: String]
+    /**
+     * `$Environment`; `SWIFT` when `nil`.
+     */
+    public var environment: String?
+    /**
+     * Bound on connect + hello; the core's default (10 s) when `nil`.
+     */
+    public var connectTimeout: TimeInterval?
+    /**
+     * Bound on each request; the core's default (10 s) when `nil`.
+     */
+    public var requestTimeout: TimeInterval?
+    /**
+     * Events buffered per listener or subscription before the socket reader
+     * waits for the listener; the core's default (1,024) when `nil`.
+     */
+    public var listenerBuffer: UInt32?
+    /**
+     * How long a full listener buffer may stall the socket reader before that
+     * listener fails with `limitExceeded`; the core's default (10 s) when `nil`.
+     */
+    public var listenerStallTimeout: TimeInterval?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `ws://host:port`.
+         */url: String, 
+        /**
+         * `nil` for an anonymous session.
+         */principal: String? = nil, 
+        /**
+         * The principal's password.
+         */password: String? = nil, 
+        /**
+         * User properties proposed to the server (validated there).
+         */properties: [String: String] = [:], 
+        /**
+         * `$Environment`; `SWIFT` when `nil`.
+         */environment: String? = nil, 
+        /**
+         * Bound on connect + hello; the core's default (10 s) when `nil`.
+         */connectTimeout: TimeInterval? = nil, 
+        /**
+         * Bound on each request; the core's default (10 s) when `nil`.
+         */requestTimeout: TimeInterval? = nil, 
+        /**
+         * Events buffered per listener or subscription before the socket reader
+         * waits for the listener; the core's default (1,024) when `nil`.
+         */listenerBuffer: UInt32? = nil, 
+        /**
+         * How long a full listener buffer may stall the socket reader before that
+         * listener fails with `limitExceeded`; the core's default (10 s) when `nil`.
+         */listenerStallTimeout: TimeInterval? = nil) {
+        self.url = url
+        self.principal = principal
+        self.password = password
+        self.properties = properties
+        self.environment = environment
+        self.connectTimeout = connectTimeout
+        self.requestTimeout = requestTimeout
+        self.listenerBuffer = listenerBuffer
+        self.listenerStallTimeout = listenerStallTimeout
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConnectOptions: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConnectOptions: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConnectOptions {
+        return
+            try ConnectOptions(
+                url: FfiConverterString.read(from: &buf), 
+                principal: FfiConverterOptionString.read(from: &buf), 
+                password: FfiConverterOptionString.read(from: &buf), 
+                properties: FfiConverterDictionaryStringString.read(from: &buf), 
+                environment: FfiConverterOptionString.read(from: &buf), 
+                connectTimeout: FfiConverterOptionDuration.read(from: &buf), 
+                requestTimeout: FfiConverterOptionDuration.read(from: &buf), 
+                listenerBuffer: FfiConverterOptionUInt32.read(from: &buf), 
+                listenerStallTimeout: FfiConverterOptionDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConnectOptions, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterOptionString.write(value.principal, into: &buf)
+        FfiConverterOptionString.write(value.password, into: &buf)
+        FfiConverterDictionaryStringString.write(value.properties, into: &buf)
+        FfiConverterOptionString.write(value.environment, into: &buf)
+        FfiConverterOptionDuration.write(value.connectTimeout, into: &buf)
+        FfiConverterOptionDuration.write(value.requestTimeout, into: &buf)
+        FfiConverterOptionUInt32.write(value.listenerBuffer, into: &buf)
+        FfiConverterOptionDuration.write(value.listenerStallTimeout, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConnectOptions_lift(_ buf: RustBuffer) throws -> ConnectOptions {
+    return try FfiConverterTypeConnectOptions.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConnectOptions_lower(_ value: ConnectOptions) -> RustBuffer {
+    return FfiConverterTypeConnectOptions.lower(value)
+}
+
+
+/**
+ * What `fetchSessions(request:)` asks for; every field has a default.
+ */
+public struct FetchRequest: Equatable, Hashable {
+    /**
+     * Which sessions.
+     */
+    public var filter: String
+    /**
+     * Which properties to return (`*F`, `*U`, or names).
+     */
+    public var keys: [String]
+    /**
+     * Page size; the server's default (100) when `nil`, at most 1,000.
+     */
+    public var limit: UInt32?
+    /**
+     * A previous page's `nextCursor`.
+     */
+    public var cursor: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Which sessions.
+         */filter: String = "all", 
+        /**
+         * Which properties to return (`*F`, `*U`, or names).
+         */keys: [String] = [], 
+        /**
+         * Page size; the server's default (100) when `nil`, at most 1,000.
+         */limit: UInt32? = nil, 
+        /**
+         * A previous page's `nextCursor`.
+         */cursor: String? = nil) {
+        self.filter = filter
+        self.keys = keys
+        self.limit = limit
+        self.cursor = cursor
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FetchRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFetchRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FetchRequest {
+        return
+            try FetchRequest(
+                filter: FfiConverterString.read(from: &buf), 
+                keys: FfiConverterSequenceString.read(from: &buf), 
+                limit: FfiConverterOptionUInt32.read(from: &buf), 
+                cursor: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FetchRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.filter, into: &buf)
+        FfiConverterSequenceString.write(value.keys, into: &buf)
+        FfiConverterOptionUInt32.write(value.limit, into: &buf)
+        FfiConverterOptionString.write(value.cursor, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFetchRequest_lift(_ buf: RustBuffer) throws -> FetchRequest {
+    return try FfiConverterTypeFetchRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFetchRequest_lower(_ value: FetchRequest) -> RustBuffer {
+    return FfiConverterTypeFetchRequest.lower(value)
+}
+
+
 /**
  * One problem in a filter: 1-based line and column, and what is wrong.
  */
@@ -928,12 +3731,12 @@ public func FfiConverterTypeFilterProblem_lower(_ value: FilterProblem) -> RustB
 
 
 /**
- * The result of an operation on a target; here the partial result a
- * `clusterRouting` error carries.
+ * The full result of an operation on a target (SPEC §4.1): what the
+ * `…Detailed` methods return, and what a `clusterRouting` error carries.
  */
 public struct FilterResult: Equatable, Hashable {
     /**
-     * Sessions matched and acted on.
+     * Sessions matched and acted on (1 by id), unchanged ones included.
      */
     public var total: UInt64
     /**
@@ -941,7 +3744,7 @@ public struct FilterResult: Equatable, Hashable {
      */
     public var perServer: [String: UInt64]
     /**
-     * Servers that did not answer by the deadline.
+     * Servers that did not answer by the deadline (cluster only).
      */
     public var unreachable: [String]
     /**
@@ -949,33 +3752,43 @@ public struct FilterResult: Equatable, Hashable {
      */
     public var denied: UInt64
     /**
-     * Sessions refused for a limit.
+     * Sessions refused for a limit (setSessionProperties).
      */
     public var rejected: UInt64
+    /**
+     * setSessionProperties by id: each changed key and its old value
+     * (`nil`: the key was absent).
+     */
+    public var changed: [String: String?]?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
-         * Sessions matched and acted on.
+         * Sessions matched and acted on (1 by id), unchanged ones included.
          */total: UInt64, 
         /**
          * `total` per server name.
          */perServer: [String: UInt64], 
         /**
-         * Servers that did not answer by the deadline.
+         * Servers that did not answer by the deadline (cluster only).
          */unreachable: [String], 
         /**
          * Sessions skipped by the dominance rule.
          */denied: UInt64, 
         /**
-         * Sessions refused for a limit.
-         */rejected: UInt64) {
+         * Sessions refused for a limit (setSessionProperties).
+         */rejected: UInt64, 
+        /**
+         * setSessionProperties by id: each changed key and its old value
+         * (`nil`: the key was absent).
+         */changed: [String: String?]?) {
         self.total = total
         self.perServer = perServer
         self.unreachable = unreachable
         self.denied = denied
         self.rejected = rejected
+        self.changed = changed
     }
 
     
@@ -998,7 +3811,8 @@ public struct FfiConverterTypeFilterResult: FfiConverterRustBuffer {
                 perServer: FfiConverterDictionaryStringUInt64.read(from: &buf), 
                 unreachable: FfiConverterSequenceString.read(from: &buf), 
                 denied: FfiConverterUInt64.read(from: &buf), 
-                rejected: FfiConverterUInt64.read(from: &buf)
+                rejected: FfiConverterUInt64.read(from: &buf), 
+                changed: FfiConverterOptionDictionaryStringOptionString.read(from: &buf)
         )
     }
 
@@ -1008,6 +3822,7 @@ public struct FfiConverterTypeFilterResult: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.unreachable, into: &buf)
         FfiConverterUInt64.write(value.denied, into: &buf)
         FfiConverterUInt64.write(value.rejected, into: &buf)
+        FfiConverterOptionDictionaryStringOptionString.write(value.changed, into: &buf)
     }
 }
 
@@ -1024,6 +3839,266 @@ public func FfiConverterTypeFilterResult_lift(_ buf: RustBuffer) throws -> Filte
 #endif
 public func FfiConverterTypeFilterResult_lower(_ value: FilterResult) -> RustBuffer {
     return FfiConverterTypeFilterResult.lower(value)
+}
+
+
+/**
+ * One changed property of a `properties` session event; `nil` means absent.
+ */
+public struct PropertyChange: Equatable, Hashable {
+    /**
+     * The value before the change.
+     */
+    public var oldValue: String?
+    /**
+     * The value after the change.
+     */
+    public var newValue: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The value before the change.
+         */oldValue: String?, 
+        /**
+         * The value after the change.
+         */newValue: String?) {
+        self.oldValue = oldValue
+        self.newValue = newValue
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PropertyChange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePropertyChange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PropertyChange {
+        return
+            try PropertyChange(
+                oldValue: FfiConverterOptionString.read(from: &buf), 
+                newValue: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PropertyChange, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.oldValue, into: &buf)
+        FfiConverterOptionString.write(value.newValue, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePropertyChange_lift(_ buf: RustBuffer) throws -> PropertyChange {
+    return try FfiConverterTypePropertyChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePropertyChange_lower(_ value: PropertyChange) -> RustBuffer {
+    return FfiConverterTypePropertyChange.lower(value)
+}
+
+
+/**
+ * A session's outbound queue policy (SPEC §5.3).
+ */
+public struct QueuePolicy: Equatable, Hashable {
+    /**
+     * One pending value per topic while on.
+     */
+    public var conflated: Bool
+    /**
+     * Pacing of socket writes.
+     */
+    public var throttler: Throttler
+    /**
+     * Most messages queued before the session is closed.
+     */
+    public var maxDepth: UInt32
+    /**
+     * Most bytes queued before the session is closed.
+     */
+    public var maxBytes: UInt64
+    /**
+     * Upper threshold, percent of `max_depth`.
+     */
+    public var upperThreshold: UInt8
+    /**
+     * Lower threshold, percent of `max_depth`.
+     */
+    public var lowerThreshold: UInt8
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * One pending value per topic while on.
+         */conflated: Bool, 
+        /**
+         * Pacing of socket writes.
+         */throttler: Throttler, 
+        /**
+         * Most messages queued before the session is closed.
+         */maxDepth: UInt32, 
+        /**
+         * Most bytes queued before the session is closed.
+         */maxBytes: UInt64, 
+        /**
+         * Upper threshold, percent of `max_depth`.
+         */upperThreshold: UInt8, 
+        /**
+         * Lower threshold, percent of `max_depth`.
+         */lowerThreshold: UInt8) {
+        self.conflated = conflated
+        self.throttler = throttler
+        self.maxDepth = maxDepth
+        self.maxBytes = maxBytes
+        self.upperThreshold = upperThreshold
+        self.lowerThreshold = lowerThreshold
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension QueuePolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQueuePolicy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QueuePolicy {
+        return
+            try QueuePolicy(
+                conflated: FfiConverterBool.read(from: &buf), 
+                throttler: FfiConverterTypeThrottler.read(from: &buf), 
+                maxDepth: FfiConverterUInt32.read(from: &buf), 
+                maxBytes: FfiConverterUInt64.read(from: &buf), 
+                upperThreshold: FfiConverterUInt8.read(from: &buf), 
+                lowerThreshold: FfiConverterUInt8.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: QueuePolicy, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.conflated, into: &buf)
+        FfiConverterTypeThrottler.write(value.throttler, into: &buf)
+        FfiConverterUInt32.write(value.maxDepth, into: &buf)
+        FfiConverterUInt64.write(value.maxBytes, into: &buf)
+        FfiConverterUInt8.write(value.upperThreshold, into: &buf)
+        FfiConverterUInt8.write(value.lowerThreshold, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQueuePolicy_lift(_ buf: RustBuffer) throws -> QueuePolicy {
+    return try FfiConverterTypeQueuePolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQueuePolicy_lower(_ value: QueuePolicy) -> RustBuffer {
+    return FfiConverterTypeQueuePolicy.lower(value)
+}
+
+
+/**
+ * What a session-event listener asks for (SPEC §4.2); every field has a
+ * default (every session, no properties, with a snapshot).
+ */
+public struct SessionEventParameters: Equatable, Hashable {
+    /**
+     * Which sessions; `nil` means `all`.
+     */
+    public var filter: String?
+    /**
+     * Which properties events carry: names, `*F`, `*U`.
+     */
+    public var properties: [String]
+    /**
+     * Only sessions with `$StartTime` greater than this (ms since the
+     * epoch), and no snapshot of older ones.
+     */
+    public var after: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Which sessions; `nil` means `all`.
+         */filter: String? = nil, 
+        /**
+         * Which properties events carry: names, `*F`, `*U`.
+         */properties: [String] = [], 
+        /**
+         * Only sessions with `$StartTime` greater than this (ms since the
+         * epoch), and no snapshot of older ones.
+         */after: UInt64? = nil) {
+        self.filter = filter
+        self.properties = properties
+        self.after = after
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SessionEventParameters: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionEventParameters: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionEventParameters {
+        return
+            try SessionEventParameters(
+                filter: FfiConverterOptionString.read(from: &buf), 
+                properties: FfiConverterSequenceString.read(from: &buf), 
+                after: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SessionEventParameters, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.filter, into: &buf)
+        FfiConverterSequenceString.write(value.properties, into: &buf)
+        FfiConverterOptionUInt64.write(value.after, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionEventParameters_lift(_ buf: RustBuffer) throws -> SessionEventParameters {
+    return try FfiConverterTypeSessionEventParameters.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionEventParameters_lower(_ value: SessionEventParameters) -> RustBuffer {
+    return FfiConverterTypeSessionEventParameters.lower(value)
 }
 
 
@@ -1132,6 +4207,602 @@ public func FfiConverterTypeSessionId_lower(_ value: SessionId) -> RustBuffer {
 
 
 /**
+ * One session of a [`SessionPage`].
+ */
+public struct SessionInfo: Equatable, Hashable {
+    /**
+     * The session.
+     */
+    public var sessionId: SessionId
+    /**
+     * The requested properties it has.
+     */
+    public var properties: [String: String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The session.
+         */sessionId: SessionId, 
+        /**
+         * The requested properties it has.
+         */properties: [String: String]) {
+        self.sessionId = sessionId
+        self.properties = properties
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SessionInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionInfo {
+        return
+            try SessionInfo(
+                sessionId: FfiConverterTypeSessionId.read(from: &buf), 
+                properties: FfiConverterDictionaryStringString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SessionInfo, into buf: inout [UInt8]) {
+        FfiConverterTypeSessionId.write(value.sessionId, into: &buf)
+        FfiConverterDictionaryStringString.write(value.properties, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionInfo_lift(_ buf: RustBuffer) throws -> SessionInfo {
+    return try FfiConverterTypeSessionInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionInfo_lower(_ value: SessionInfo) -> RustBuffer {
+    return FfiConverterTypeSessionInfo.lower(value)
+}
+
+
+/**
+ * A page of `fetchSessions`, ordered by (`$StartTime`, `$SessionId`).
+ */
+public struct SessionPage: Equatable, Hashable {
+    /**
+     * The sessions of this page.
+     */
+    public var sessions: [SessionInfo]
+    /**
+     * How many sessions matched in all.
+     */
+    public var total: UInt64
+    /**
+     * True when more sessions follow this page.
+     */
+    public var hasMore: Bool
+    /**
+     * Pass back in `FetchRequest.cursor` for the next page.
+     */
+    public var nextCursor: String?
+    /**
+     * Servers that did not answer (cluster only).
+     */
+    public var unreachable: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The sessions of this page.
+         */sessions: [SessionInfo], 
+        /**
+         * How many sessions matched in all.
+         */total: UInt64, 
+        /**
+         * True when more sessions follow this page.
+         */hasMore: Bool, 
+        /**
+         * Pass back in `FetchRequest.cursor` for the next page.
+         */nextCursor: String?, 
+        /**
+         * Servers that did not answer (cluster only).
+         */unreachable: [String]) {
+        self.sessions = sessions
+        self.total = total
+        self.hasMore = hasMore
+        self.nextCursor = nextCursor
+        self.unreachable = unreachable
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SessionPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionPage {
+        return
+            try SessionPage(
+                sessions: FfiConverterSequenceTypeSessionInfo.read(from: &buf), 
+                total: FfiConverterUInt64.read(from: &buf), 
+                hasMore: FfiConverterBool.read(from: &buf), 
+                nextCursor: FfiConverterOptionString.read(from: &buf), 
+                unreachable: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SessionPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeSessionInfo.write(value.sessions, into: &buf)
+        FfiConverterUInt64.write(value.total, into: &buf)
+        FfiConverterBool.write(value.hasMore, into: &buf)
+        FfiConverterOptionString.write(value.nextCursor, into: &buf)
+        FfiConverterSequenceString.write(value.unreachable, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionPage_lift(_ buf: RustBuffer) throws -> SessionPage {
+    return try FfiConverterTypeSessionPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionPage_lower(_ value: SessionPage) -> RustBuffer {
+    return FfiConverterTypeSessionPage.lower(value)
+}
+
+
+/**
+ * Why a session ended (SPEC §4.4).
+ */
+
+public enum CloseReason: Equatable, Hashable {
+    
+    /**
+     * The socket broke or the client vanished.
+     */
+    case connectionLost
+    /**
+     * The client closed its own session.
+     */
+    case closedByClient
+    /**
+     * A controller closed it.
+     */
+    case closedByController
+    /**
+     * Its outbound queue passed `maxDepth` or `maxBytes`.
+     */
+    case messageQueueLimitReached
+    /**
+     * The hello did not authenticate.
+     */
+    case authenticationFailed
+    /**
+     * The client broke the protocol.
+     */
+    case protocolError
+    /**
+     * A frame passed the frame-size bound.
+     */
+    case messageTooLarge
+    /**
+     * The server is shutting down.
+     */
+    case serverShutdown
+    /**
+     * No traffic within the idle timeout.
+     */
+    case idleTimeout
+    /**
+     * In events only: the session's server left the cluster.
+     */
+    case serverLost
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CloseReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCloseReason: FfiConverterRustBuffer {
+    typealias SwiftType = CloseReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CloseReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .connectionLost
+        
+        case 2: return .closedByClient
+        
+        case 3: return .closedByController
+        
+        case 4: return .messageQueueLimitReached
+        
+        case 5: return .authenticationFailed
+        
+        case 6: return .protocolError
+        
+        case 7: return .messageTooLarge
+        
+        case 8: return .serverShutdown
+        
+        case 9: return .idleTimeout
+        
+        case 10: return .serverLost
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CloseReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .connectionLost:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .closedByClient:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .closedByController:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .messageQueueLimitReached:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .authenticationFailed:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .protocolError:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .messageTooLarge:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .serverShutdown:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .idleTimeout:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .serverLost:
+            writeInt(&buf, Int32(10))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCloseReason_lift(_ buf: RustBuffer) throws -> CloseReason {
+    return try FfiConverterTypeCloseReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCloseReason_lower(_ value: CloseReason) -> RustBuffer {
+    return FfiConverterTypeCloseReason.lower(value)
+}
+
+
+
+/**
+ * An event a session-event listener receives (SPEC §4.2).
+ */
+
+public enum SessionEvent: Equatable, Hashable {
+    
+    /**
+     * `active` (snapshot or opened) or `closed`.
+     */
+    case state(
+        /**
+         * The session.
+         */sessionId: SessionId, 
+        /**
+         * Its state.
+         */state: SessionState, 
+        /**
+         * For `closed`: why.
+         */reason: CloseReason?, 
+        /**
+         * The requested properties: current for `active`, last for `closed`.
+         */properties: [String: String]
+    )
+    /**
+     * Requested properties changed.
+     */
+    case properties(
+        /**
+         * The session.
+         */sessionId: SessionId, 
+        /**
+         * Each changed key.
+         */changed: [String: PropertyChange], 
+        /**
+         * Whether the session matches the listener's filter now.
+         */matches: Bool
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SessionEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionEvent: FfiConverterRustBuffer {
+    typealias SwiftType = SessionEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .state(sessionId: try FfiConverterTypeSessionId.read(from: &buf), state: try FfiConverterTypeSessionState.read(from: &buf), reason: try FfiConverterOptionTypeCloseReason.read(from: &buf), properties: try FfiConverterDictionaryStringString.read(from: &buf)
+        )
+        
+        case 2: return .properties(sessionId: try FfiConverterTypeSessionId.read(from: &buf), changed: try FfiConverterDictionaryStringTypePropertyChange.read(from: &buf), matches: try FfiConverterBool.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SessionEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .state(sessionId,state,reason,properties):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeSessionId.write(sessionId, into: &buf)
+            FfiConverterTypeSessionState.write(state, into: &buf)
+            FfiConverterOptionTypeCloseReason.write(reason, into: &buf)
+            FfiConverterDictionaryStringString.write(properties, into: &buf)
+            
+        
+        case let .properties(sessionId,changed,matches):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeSessionId.write(sessionId, into: &buf)
+            FfiConverterDictionaryStringTypePropertyChange.write(changed, into: &buf)
+            FfiConverterBool.write(matches, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionEvent_lift(_ buf: RustBuffer) throws -> SessionEvent {
+    return try FfiConverterTypeSessionEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionEvent_lower(_ value: SessionEvent) -> RustBuffer {
+    return FfiConverterTypeSessionEvent.lower(value)
+}
+
+
+
+/**
+ * The state a `state` session event reports.
+ */
+
+public enum SessionState: Equatable, Hashable {
+    
+    /**
+     * The session exists (snapshot) or has just opened.
+     */
+    case active
+    /**
+     * The session has ended.
+     */
+    case closed
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SessionState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSessionState: FfiConverterRustBuffer {
+    typealias SwiftType = SessionState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SessionState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .active
+        
+        case 2: return .closed
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SessionState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .active:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .closed:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionState_lift(_ buf: RustBuffer) throws -> SessionState {
+    return try FfiConverterTypeSessionState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSessionState_lower(_ value: SessionState) -> RustBuffer {
+    return FfiConverterTypeSessionState.lower(value)
+}
+
+
+
+/**
+ * How writes to a session's socket are paced (SPEC §5.3).
+ */
+
+public enum Throttler: Equatable, Hashable {
+    
+    /**
+     * As fast as the client reads.
+     */
+    case unthrottled
+    /**
+     * At most this many messages a second.
+     */
+    case messagesPerSecond(UInt32
+    )
+    /**
+     * At most this many bytes a second.
+     */
+    case bytesPerSecond(UInt64
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Throttler: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeThrottler: FfiConverterRustBuffer {
+    typealias SwiftType = Throttler
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Throttler {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .unthrottled
+        
+        case 2: return .messagesPerSecond(try FfiConverterUInt32.read(from: &buf)
+        )
+        
+        case 3: return .bytesPerSecond(try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Throttler, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .unthrottled:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .messagesPerSecond(v1):
+            writeInt(&buf, Int32(2))
+            FfiConverterUInt32.write(v1, into: &buf)
+            
+        
+        case let .bytesPerSecond(v1):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt64.write(v1, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeThrottler_lift(_ buf: RustBuffer) throws -> Throttler {
+    return try FfiConverterTypeThrottler.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeThrottler_lower(_ value: Throttler) -> RustBuffer {
+    return FfiConverterTypeThrottler.lower(value)
+}
+
+
+
+/**
  * Every error of Usher; `code()` is the upper-snake code shared by every
  * language. Cases carry the message and the machine-readable details.
  */
@@ -1166,9 +4837,11 @@ enum UsherError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case InvalidArgument(message: String, argument: String?
     )
     /**
-     * A bound was hit: which `limit`, the `key` at fault, how many matched.
+     * A bound was hit: which `limit`, the `key` at fault, how many matched;
+     * for a setSessionProperties refused on some sessions, the `result`
+     * (and an empty `limit`).
      */
-    case LimitExceeded(message: String, limit: String, key: String?, count: UInt64?
+    case LimitExceeded(message: String, limit: String, key: String?, count: UInt64?, result: FilterResult?
     )
     /**
      * A queue handler is already registered on this session.
@@ -1268,7 +4941,8 @@ public struct FfiConverterTypeUsherError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf), 
             limit: try FfiConverterString.read(from: &buf), 
             key: try FfiConverterOptionString.read(from: &buf), 
-            count: try FfiConverterOptionUInt64.read(from: &buf)
+            count: try FfiConverterOptionUInt64.read(from: &buf), 
+            result: try FfiConverterOptionTypeFilterResult.read(from: &buf)
             )
         case 7: return .HandlerConflict(
             message: try FfiConverterString.read(from: &buf)
@@ -1332,12 +5006,13 @@ public struct FfiConverterTypeUsherError: FfiConverterRustBuffer {
             FfiConverterOptionString.write(argument, into: &buf)
             
         
-        case let .LimitExceeded(message,limit,key,count):
+        case let .LimitExceeded(message,limit,key,count,result):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(message, into: &buf)
             FfiConverterString.write(limit, into: &buf)
             FfiConverterOptionString.write(key, into: &buf)
             FfiConverterOptionUInt64.write(count, into: &buf)
+            FfiConverterOptionTypeFilterResult.write(result, into: &buf)
             
         
         case let .HandlerConflict(message):
@@ -1397,6 +5072,30 @@ public func FfiConverterTypeUsherError_lower(_ value: UsherError) -> RustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
     typealias SwiftType = UInt64?
 
@@ -1445,6 +5144,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionDuration: FfiConverterRustBuffer {
+    typealias SwiftType = TimeInterval?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDuration.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDuration.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeFilterResult: FfiConverterRustBuffer {
     typealias SwiftType = FilterResult?
 
@@ -1461,6 +5184,54 @@ fileprivate struct FfiConverterOptionTypeFilterResult: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeFilterResult.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeCloseReason: FfiConverterRustBuffer {
+    typealias SwiftType = CloseReason?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCloseReason.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCloseReason.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionDictionaryStringOptionString: FfiConverterRustBuffer {
+    typealias SwiftType = [String: String?]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDictionaryStringOptionString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDictionaryStringOptionString.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -1519,6 +5290,31 @@ fileprivate struct FfiConverterSequenceTypeFilterProblem: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeSessionInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [SessionInfo]
+
+    public static func write(_ value: [SessionInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSessionInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SessionInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SessionInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSessionInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringUInt64: FfiConverterRustBuffer {
     public static func write(_ value: [String: UInt64], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -1536,6 +5332,84 @@ fileprivate struct FfiConverterDictionaryStringUInt64: FfiConverterRustBuffer {
         for _ in 0..<len {
             let key = try FfiConverterString.read(from: &buf)
             let value = try FfiConverterUInt64.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringTypePropertyChange: FfiConverterRustBuffer {
+    public static func write(_ value: [String: PropertyChange], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterTypePropertyChange.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: PropertyChange] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: PropertyChange]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterTypePropertyChange.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringOptionString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String?], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterOptionString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String?] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String?]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterOptionString.read(from: &buf)
             dict[key] = value
         }
         return dict
@@ -1773,6 +5647,17 @@ public func selftestRaise(code: String)throws   {try rustCallWithError(FfiConver
     )
 }
 }
+/**
+ * The upper-snake text of a close reason, e.g. `CLOSED_BY_CONTROLLER`.
+ */
+public func closeReasonCode(reason: CloseReason) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_usher_swift_fn_func_close_reason_code(
+        FfiConverterTypeCloseReason_lower(reason),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -1810,14 +5695,179 @@ private let initializationResult: InitializationResult = {
     if (uniffi_usher_swift_checksum_func_selftest_raise() != 47372) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_usher_swift_checksum_func_close_reason_code() != 47608) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_add_session_event_listener() != 46546) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_change_roles() != 8933) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_change_roles_detailed() != 59839) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_close_client() != 58096) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_close_client_detailed() != 63423) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_close_clients() != 7716) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_close_clients_detailed() != 56027) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_count_sessions() != 5859) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_count_sessions_detailed() != 20566) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_fetch_sessions() != 13265) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_get_session_properties() != 58412) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_max_targets() != 8528) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_set_queue_conflation() != 47685) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_set_queue_conflation_detailed() != 53193) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_set_queue_event_handler() != 15161) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_set_session_properties() != 12929) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_set_session_properties_detailed() != 50787) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_set_throttled() != 56789) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_clientcontrol_set_throttled_detailed() != 24180) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_listenerregistration_close() != 57582) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_listenerregistration_is_closed() != 18988) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_listenerregistration_registration_id() != 23098) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_queueeventlistener_did_report_policy_change() != 37672) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_queueeventlistener_upper_threshold_crossed() != 6838) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_queueeventlistener_lower_threshold_crossed() != 9145) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_queueeventlistener_did_close() != 21327) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_queueeventlistener_did_fail_with_error() != 3189) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_sessioneventlistener_did_receive() != 54903) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_sessioneventlistener_did_close() != 52784) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_sessioneventlistener_did_fail_with_error() != 8476) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topiclistener_did_receive() != 19356) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topiclistener_did_close() != 23953) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topiclistener_did_fail_with_error() != 55888) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_usher_swift_checksum_method_selftestlistener_on_value() != 26419) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_usher_swift_checksum_method_selftestlistener_on_value_async() != 11323) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_usher_swift_checksum_method_session_client_control() != 57013) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_close() != 31644) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_close_reason() != 10564) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_closed() != 18210) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_initial_queue_policy() != 17895) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_is_closed() != 23187) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_roles() != 32343) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_roles_changed() != 51384) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_server_name() != 62822) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_session_id() != 65383) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_start_time() != 8603) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_session_topics_handle() != 52039) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topicsubscription_close() != 28444) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topicsubscription_is_closed() != 52767) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topicsubscription_selector() != 45418) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topics_add() != 62932) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topics_remove() != 7185) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topics_subscribe() != 12834) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_method_topics_update() != 64741) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_usher_swift_checksum_constructor_session_connect() != 62554) {
+        return InitializationResult.apiChecksumMismatch
+    }
 
+    uniffiCallbackInitQueueEventListener()
     uniffiCallbackInitSelftestListener()
+    uniffiCallbackInitSessionEventListener()
+    uniffiCallbackInitTopicListener()
     return InitializationResult.ok
 }()
 

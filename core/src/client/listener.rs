@@ -239,6 +239,26 @@ impl<T: StreamItem> EventStream<T> {
         }
     }
 
+    /// How many snapshot items (delivered with the registration's reply:
+    /// one `ACTIVE` per matching session, or a subscription's current values)
+    /// this stream has not yielded yet. A binding that calls a foreign
+    /// listener reads it right after registering, so it can pass the whole
+    /// snapshot to the listener before the registration resolves, as the
+    /// trait listeners do (SPEC §4.2).
+    ///
+    /// ```no_run
+    /// # async fn demo(session: usher_core::client::Session) -> usher_core::error::Result<()> {
+    /// use futures_util::StreamExt;
+    /// let mut events = session.clients().session_events(Default::default()).await?;
+    /// for _ in 0..events.pending_snapshot() {
+    ///     println!("existing: {:?}", events.next().await);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn pending_snapshot(&self) -> usize {
+        self.feed.snapshot.len()
+    }
+
     /// Unregisters (or unsubscribes) and waits for the server to confirm.
     ///
     /// ```no_run

@@ -423,10 +423,12 @@ async fn session_event_stream_snapshot_live_error_end() {
     let mut events =
         within(session.clients().session_events(SessionEventParams::new())).await.expect("register");
     // The snapshot is there as soon as registration resolves.
+    assert_eq!(events.pending_snapshot(), 2);
     for v in [10, 11] {
         let e = events.next().now_or_never().expect("buffered").expect("item").expect("event");
         assert_eq!(e.session(), SessionId::new(0xabc, v));
     }
+    assert_eq!(events.pending_snapshot(), 0);
     let e = within(events.next()).await.expect("item").expect("event");
     assert_eq!(e.session(), SessionId::new(0xabc, 12));
     let e = within(events.next()).await.expect("item").expect_err("error");
