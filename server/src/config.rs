@@ -152,6 +152,19 @@ pub struct ListenerConfig {
     /// from the listening socket). `None` keeps the kernel's default. Small
     /// values make slow consumers back up sooner (tests use this).
     pub send_buffer_bytes: Option<u32>,
+    /// TLS (`wss://`) for this listener; plain `ws://` when absent.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A listener's certificate and private key, PEM files. Relative paths are
+/// resolved against the configuration file's directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
 }
 
 impl Default for ListenerConfig {
@@ -161,6 +174,7 @@ impl Default for ListenerConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 8080)),
             queue: QueueDefaults::default(),
             send_buffer_bytes: None,
+            tls: None,
         }
     }
 }
@@ -396,6 +410,15 @@ impl Config {
                 .with_context(|| format!("loading the security store {}", store_path.display()))?;
             config.store = Some(loaded);
             config.store_path = Some(store_path);
+        }
+        if let Some(dir) = path.parent() {
+            for tls in config.listeners.iter_mut().filter_map(|l| l.tls.as_mut()) {
+                for file in [&mut tls.certificate, &mut tls.private_key] {
+                    if file.is_relative() {
+                        *file = dir.join(&*file);
+                    }
+                }
+            }
         }
         config.validate().with_context(|| format!("validating {}", path.display()))?;
         Ok(config)

@@ -39,8 +39,9 @@ use crate::registry::Record;
 use crate::session::{Next, Session};
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
+use crate::tls::Stream;
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Stream>;
 
 /// How long a closing session may take to flush its last messages.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
@@ -72,17 +73,15 @@ fn now_ms() -> u64 {
 /// short-lived), so the long-lived state of an open session is only the
 /// socket, two `Arc`s and the loop's flags (SPEC §6 memory).
 pub(crate) fn handle(
-    socket: TcpStream,
-    peer: SocketAddr,
+    accepted: Accepted,
     shared: Arc<Shared>,
     listener: ListenerConfig,
     connector: Arc<str>,
-    hello_permit: OwnedSemaphorePermit,
     shutdown: Shutdown,
 ) -> impl Future<Output = ()> + Send + 'static {
+    let peer = accepted.peer;
     let span = tracing::info_span!("session", %peer, connector = %connector, id = tracing::field::Empty, principal = tracing::field::Empty);
-    let hello =
-        Box::pin(hello_phase(socket, peer, shared.clone(), listener, connector, hello_permit, shutdown));
+    let hello = Box::pin(hello_phase(accepted, shared.clone(), listener, connector, shutdown));
     async move {
         let Some((mut ws, session, principal)) = hello.await else { return };
         serve(&shared, &session, &principal, &mut ws).await;
@@ -92,17 +91,28 @@ pub(crate) fn handle(
 
 type Opened = (Ws, Arc<Session>, Box<str>);
 
-/// Upgrade, hello, welcome (or rejection). `None` when no session opened.
+/// A socket fresh from `accept`, with what its hello phase needs.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub socket: TcpStream,
+    pub peer: SocketAddr,
+    /// The listener's TLS acceptor, when it has a certificate.
+    pub tls: Option<crate::tls::Acceptor>,
+    /// Held until the hello phase ends (SPEC §6: bounded pending hellos).
+    pub hello_permit: OwnedSemaphorePermit,
+}
+
+/// TLS (if configured), upgrade, hello, welcome (or rejection). `None` when
+/// no session opened.
 async fn hello_phase(
-    socket: TcpStream,
-    peer: SocketAddr,
+    accepted: Accepted,
     shared: Arc<Shared>,
     listener: ListenerConfig,
     connector: Arc<str>,
-    hello_permit: OwnedSemaphorePermit,
     mut shutdown: Shutdown,
 ) -> Option<Opened> {
-    let opened = hello_steps(socket, peer, &shared, &listener, &connector, &mut shutdown).await;
+    let Accepted { socket, peer, tls, hello_permit } = accepted;
+    let opened = hello_steps(socket, peer, tls, &shared, &listener, &connector, &mut shutdown).await;
     drop(hello_permit);
     opened
 }
@@ -110,6 +120,7 @@ async fn hello_phase(
 async fn hello_steps(
     socket: TcpStream,
     peer: SocketAddr,
+    tls: Option<crate::tls::Acceptor>,
     shared: &Arc<Shared>,
     listener: &ListenerConfig,
     connector: &Arc<str>,
@@ -118,9 +129,26 @@ async fn hello_steps(
     let _ = socket.set_nodelay(true);
     let limits = shared.config.limits;
     let deadline = Instant::now() + limits.hello_timeout();
-    // The hello bound covers the HTTP upgrade too.
+    // The hello bound covers the TLS handshake and the HTTP upgrade too.
+    let stream = match tls {
+        None => Stream::Plain(socket),
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout_at(deadline, acceptor.accept(socket));
+            tokio::select! {
+                _ = shutdown.recv() => return None,
+                r = handshake => match r {
+                    Ok(Ok(tls)) => tls,
+                    // A plain ws:// client or a scanner on the TLS port: log it
+                    // and drop the socket; nothing else is affected.
+                    Ok(Err(e)) => { tracing::info!(error = %e, "TLS handshake failed"); return None; }
+                    Err(_) => { tracing::info!("no TLS handshake within the hello timeout"); return None; }
+                },
+            }
+        }
+    };
+    let is_tls = matches!(stream, Stream::Tls(_));
     let upgrade =
-        tokio_tungstenite::accept_async_with_config(socket, Some(ws_config(limits.max_frame_bytes)));
+        tokio_tungstenite::accept_async_with_config(stream, Some(ws_config(limits.max_frame_bytes)));
     let ws = tokio::select! {
         _ = shutdown.recv() => return None,
         r = tokio::time::timeout_at(deadline, upgrade) => match r {
@@ -142,7 +170,7 @@ async fn hello_steps(
             return None;
         }
     };
-    let (session, welcome, principal) = match open(shared, listener, connector, peer, hello).await {
+    let (session, welcome, principal) = match open(shared, listener, connector, peer, is_tls, hello).await {
         Ok(opened) => opened,
         Err((reason, error)) => {
             tracing::info!(reason = %reason, kind = %error.kind, error = %error.message, "hello refused");
@@ -233,6 +261,7 @@ async fn open(
     listener: &ListenerConfig,
     connector: &Arc<str>,
     peer: SocketAddr,
+    tls: bool,
     hello: Hello,
 ) -> Result<(Arc<Session>, Welcome, Box<str>), Refusal> {
     let roles = match shared.auth.authenticate(hello.principal.as_deref(), hello.password.as_deref()).await {
@@ -296,7 +325,7 @@ async fn open(
         connector: connector.clone(),
         client_ip: peer.ip(),
         client_type: hello.client_type,
-        tls: false,
+        tls,
         user,
     };
     shared.registry.insert(record, &shared.events);
@@ -619,7 +648,8 @@ mod tests {
         let sem = Arc::new(tokio::sync::Semaphore::new(1));
         let permit = sem.try_acquire_owned()?;
         let (tx, rx) = tokio::sync::broadcast::channel(1);
-        let f = handle(s, peer, shared, ListenerConfig::default(), Arc::from("x"), permit, Shutdown::new(rx));
+        let accepted = Accepted { socket: s, peer, tls: None, hello_permit: permit };
+        let f = handle(accepted, shared, ListenerConfig::default(), Arc::from("x"), Shutdown::new(rx));
         // The task's allocation lives as long as the session; the hello
         // phase is boxed so it does not count. (Debug-build size; release
         // is smaller.)

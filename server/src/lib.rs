@@ -37,6 +37,7 @@ mod session;
 mod shutdown;
 mod state;
 mod sweeper;
+mod tls;
 mod topics;
 
 use std::future::Future;
@@ -66,7 +67,7 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// `ws://IP:PORT` of the first listener.
+    /// `ws://IP:PORT` (`wss://` with TLS) of the first listener.
     pub fn url(&self) -> &str {
         self.urls.first().map(String::as_str).unwrap_or("")
     }
@@ -127,7 +128,7 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
     for l in listeners {
         let listener =
             Listener::bind(l.clone()).await.map_err(|e| anyhow::anyhow!("binding {}: {e}", l.address))?;
-        urls.push(format!("ws://{}", listener.local_addr()?));
+        urls.push(listener.url()?);
         bound.push(listener);
     }
     for listener in bound {

@@ -25,6 +25,8 @@ pub(crate) struct Listener {
     pub tcp: TcpListener,
     pub config: ListenerConfig,
     pub connector: Arc<str>,
+    /// Present when the listener has a certificate (`wss://`).
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 impl Listener {
@@ -42,7 +44,14 @@ impl Listener {
         socket.bind(config.address)?;
         let tcp = socket.listen(1024)?;
         let connector = Arc::from(config.name.as_str());
-        Ok(Self { tcp, config, connector })
+        let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        Ok(Self { tcp, config, connector, tls })
+    }
+
+    /// `ws://IP:PORT` or `wss://IP:PORT`.
+    pub(crate) fn url(&self) -> std::io::Result<String> {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        Ok(format!("{scheme}://{}", self.local_addr()?))
     }
 
     /// The bound address.
@@ -79,11 +88,12 @@ impl Acceptor {
             let shared = self.shared.clone();
             let config = self.listener.config.clone();
             let connector = self.listener.connector.clone();
+            let tls = self.listener.tls.clone();
             let shutdown = Shutdown::new(self.notify_shutdown.subscribe());
             let done = self.shutdown_complete.clone();
             tokio::spawn(async move {
-                crate::connection::handle(socket, peer, shared, config, connector, hello_permit, shutdown)
-                    .await;
+                let accepted = crate::connection::Accepted { socket, peer, tls, hello_permit };
+                crate::connection::handle(accepted, shared, config, connector, shutdown).await;
                 drop(permit);
                 drop(done);
             });

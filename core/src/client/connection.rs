@@ -169,12 +169,11 @@ fn connection_error(message: &str, e: impl std::error::Error + Send + Sync + 'st
 
 /// Connects, says hello, waits for the welcome and starts the tasks.
 pub(crate) async fn connect(options: ConnectOptions) -> Result<Arc<Inner>> {
-    if options.url.trim_start().to_ascii_lowercase().starts_with("wss://") {
-        return Err(Error::new(
-            ErrorKind::Connection,
-            "wss:// is not supported yet: this build of usher-core has no TLS stack (see TlsOptions)",
-        ));
-    }
+    let connector = if options.url.trim_start().to_ascii_lowercase().starts_with("wss://") {
+        Some(tokio_tungstenite::Connector::Rustls(Arc::new(options.tls.client_config()?)))
+    } else {
+        None
+    };
     let hello = Hello {
         version: PROTOCOL_VERSION,
         client_type: options.client_type,
@@ -185,14 +184,14 @@ pub(crate) async fn connect(options: ConnectOptions) -> Result<Arc<Inner>> {
     };
     let handshake = async {
         let (mut ws, _response) =
-            tokio_tungstenite::connect_async_with_config(options.url.as_str(), None, true).await.map_err(
-                |e| match e {
+            tokio_tungstenite::connect_async_tls_with_config(options.url.as_str(), None, true, connector)
+                .await
+                .map_err(|e| match e {
                     tokio_tungstenite::tungstenite::Error::Url(u) => {
                         Error::invalid_argument("url", format!("bad url {:?}: {u}", options.url))
                     }
                     e => connection_error(&format!("cannot connect to {}", options.url), e),
-                },
-            )?;
+                })?;
         let frame = protocol::encode(&ClientMessage::Hello(hello));
         ws.send(Message::Binary(frame.into())).await.map_err(|e| connection_error("sending hello", e))?;
         loop {

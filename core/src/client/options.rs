@@ -61,19 +61,59 @@ pub struct ConnectOptions {
     pub tls: TlsOptions,
 }
 
-/// TLS settings for `wss://` connections.
+/// TLS settings for `wss://` connections (rustls, ring provider).
 ///
-/// **Not implemented yet**: the core crate is built without a TLS stack until
-/// the TLS issue lands, so connecting to a `wss://` url fails with
-/// `CONNECTION` saying so. The options are fixed now so bindings can expose
-/// them: extra root certificates (PEM), and whether the platform's roots are
-/// trusted too.
+/// By default the platform's root certificates are trusted; add roots (a
+/// private CA, a self-signed server) with `root_certificates_pem`, and set
+/// `only_custom_roots` to trust nothing else. A server whose certificate is
+/// not trusted fails the connect with `CONNECTION`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsOptions {
     /// Extra trusted root certificates, each a PEM document (may hold several).
     pub root_certificates_pem: Vec<Vec<u8>>,
     /// Trust only `root_certificates_pem`, not the platform's roots.
     pub only_custom_roots: bool,
+}
+
+impl TlsOptions {
+    /// The rustls client configuration these options describe. A PEM that
+    /// holds no certificate, or a bad one, is `INVALID_ARGUMENT`.
+    pub(crate) fn client_config(&self) -> crate::error::Result<rustls::ClientConfig> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        if !self.only_custom_roots {
+            // Unreadable platform certificates are skipped: the custom roots
+            // (or a clear "unknown issuer" at connect) still apply.
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+        }
+        for pem in &self.root_certificates_pem {
+            let certs = CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|e| {
+                crate::Error::invalid_argument("tls", format!("bad root certificate PEM: {e}"))
+            })?;
+            if certs.is_empty() {
+                return Err(crate::Error::invalid_argument(
+                    "tls",
+                    "a root certificate PEM holds no certificate",
+                ));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| {
+                    crate::Error::invalid_argument("tls", format!("unusable root certificate: {e}"))
+                })?;
+            }
+        }
+        // An explicit provider (ring): the process default is ambiguous when
+        // two providers are compiled in.
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| crate::Error::new(crate::ErrorKind::Connection, format!("TLS setup: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(config)
+    }
 }
 
 impl ConnectOptions {

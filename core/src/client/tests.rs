@@ -222,7 +222,7 @@ async fn connect_failures_have_kinds() {
     drop(listener);
     let e = Session::connect(ConnectOptions::new(url)).await.expect_err("nobody listens");
     assert_eq!(e.kind, ErrorKind::Connection);
-    let e = Session::connect(ConnectOptions::new("wss://127.0.0.1:1")).await.expect_err("no tls yet");
+    let e = Session::connect(ConnectOptions::new("wss://127.0.0.1:1")).await.expect_err("nobody listens");
     assert_eq!(e.kind, ErrorKind::Connection);
     // A server that accepts TCP but never answers the upgrade.
     let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
