@@ -135,14 +135,6 @@ async def test_many_concurrent_requests_from_one_session(control: usher.Session)
     assert all(r == {"$SessionId": str(control.id)} for r in results)
 
 
-async def test_timeout(connect: Connect) -> None:
-    # A request timeout no answer can meet (the timeout runs from the call).
-    session = await connect("control", request_timeout=1e-6)
-    with pytest.raises(usher.Timeout) as info:
-        await session.client_control.count("all")
-    assert info.value.code == "TIMEOUT"
-
-
 async def test_cancelling_an_awaitable_leaves_the_session_working(connect: Connect) -> None:
     session = await connect("control")
     with pytest.raises(asyncio.TimeoutError):
