@@ -14,6 +14,7 @@ pub mod convert;
 pub mod error;
 pub mod id;
 pub mod listener;
+pub mod mailbox;
 pub mod runtime;
 mod selftest;
 pub mod session;
@@ -46,6 +47,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<topics::Topics>()?;
     m.add_class::<topics::Subscription>()?;
     m.add_class::<listener::Registration>()?;
+    m.add_class::<mailbox::Completions>()?;
     types::register(m)?;
     m.add_function(wrap_pyfunction!(runtime::_at_exit, m)?)?;
     selftest::register(m)?;

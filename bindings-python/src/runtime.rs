@@ -26,6 +26,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyAny;
 use pyo3_async_runtimes::TaskLocals;
+
+use crate::mailbox;
 use pyo3_async_runtimes::generic::{self, ContextExt, JoinError, Runtime};
 
 /// The marker type that plugs `usher_core::runtime::shared()` into
@@ -100,7 +102,7 @@ impl ContextExt for SharedRuntime {
     }
 }
 
-/// Set by [`at_exit`]: the interpreter is finalizing, runtime threads must
+/// Set by [`_at_exit`]: the interpreter is finalizing, runtime threads must
 /// not attach to it any more.
 static FINALIZING: AtomicBool = AtomicBool::new(false);
 /// Runtime threads attached (or about to attach) right now.
@@ -111,7 +113,8 @@ static ATTACHED: AtomicUsize = AtomicUsize::new(0);
 /// Python finalizes is stopped dead in the middle of Rust code (a crash), and
 /// `call_soon_threadsafe` releases the interpreter while it wakes the loop,
 /// so the main thread can reach finalization while a runtime thread still
-/// needs to attach again; [`at_exit`] waits for those.
+/// needs to attach again; [`_at_exit`] waits for those. (Results of awaitables
+/// never attach: see [`crate::mailbox`]; listeners and errors do.)
 pub fn attach_guarded<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
     ATTACHED.fetch_add(1, Ordering::SeqCst);
     let result = if FINALIZING.load(Ordering::SeqCst) { None } else { Some(Python::attach(f)) };
@@ -133,7 +136,6 @@ pub fn _at_exit(py: Python<'_>) {
 }
 
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static COMPLETE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// Cancels the Rust future when its asyncio future is done (a no-op when it
 /// finished by itself), so `wait_for` timeouts and task cancellation drop the
@@ -149,10 +151,11 @@ impl AbortOnDone {
 }
 
 /// Turns a Rust future into a Python awaitable (an asyncio future of the
-/// running loop); the Rust future runs on the shared runtime, detached from
-/// the interpreter, which it attaches to only to hand over the result
-/// (`loop.call_soon_threadsafe`). One task per call and no blocking-pool
-/// hop: this path is the binding's per-call overhead (SPEC §9, P9).
+/// running loop). The Rust future runs on the shared runtime, detached from
+/// the interpreter, and posts its result to the loop's [`mailbox`] without
+/// attaching; the loop's thread converts it and resolves the awaitable. One
+/// task per call and no blocking-pool hop: this path is the binding's per-call
+/// overhead (SPEC §9, P9).
 pub fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
@@ -162,31 +165,17 @@ where
         Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
     })?;
     let event_loop = get_loop.bind(py).call0()?;
+    let mailbox = mailbox::for_loop(py, &event_loop)?;
     let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
-    let loop_ref = event_loop.unbind();
     let fut_ref = py_fut.clone().unbind();
     let task = usher_core::runtime::shared().spawn(async move {
         let result = fut.await;
-        attach_guarded(move |py| {
-            let outcome =
-                result.and_then(|v| v.into_pyobject(py).map(|o| o.into_any().unbind()).map_err(Into::into));
-            let (ok, value) = match outcome {
-                Ok(v) => (true, v),
-                Err(e) => (false, e.into_value(py).into_any()),
-            };
-            let sent = COMPLETE
-                .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-                    Ok(py.import("usher._listeners")?.getattr("_complete")?.unbind())
-                })
-                .and_then(|complete| {
-                    loop_ref.bind(py).call_method1(
-                        pyo3::intern!(py, "call_soon_threadsafe"),
-                        (complete.bind(py), fut_ref.bind(py), ok, value),
-                    )
-                });
-            // A closed loop has nobody left to tell.
-            drop(sent);
-        });
+        mailbox.post(
+            fut_ref,
+            Box::new(move |py| {
+                result.and_then(|v| v.into_pyobject(py).map(|o| o.into_any().unbind()).map_err(Into::into))
+            }),
+        );
     });
     py_fut.call_method1(pyo3::intern!(py, "add_done_callback"), (AbortOnDone(task.abort_handle()),))?;
     Ok(py_fut)

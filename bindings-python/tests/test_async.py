@@ -37,6 +37,32 @@ async def test_awaitables_run_concurrently_and_leave_the_loop_free() -> None:
     assert ticks >= 5, "the event loop was blocked while Rust futures ran"
 
 
+async def test_a_burst_of_results_each_reaches_its_own_awaitable() -> None:
+    # Results come back through the loop's completion queue in batches
+    # (src/mailbox.rs): every one must still resolve its own awaitable.
+    n = 2000
+    results = await asyncio.wait_for(asyncio.gather(*(_native._echo_after(str(i), 0) for i in range(n))), 30)
+    assert [v for v, _ in results] == [str(i) for i in range(n)]
+
+
+def test_loops_in_two_threads_each_get_their_own_results() -> None:
+    async def many(tag: str) -> list[str]:
+        results = await asyncio.gather(*(_native._echo_after(f"{tag}{i}", i % 3) for i in range(300)))
+        return [v for v, _ in results]
+
+    out: dict[str, list[str]] = {}
+
+    def run(tag: str) -> None:
+        out[tag] = asyncio.run(asyncio.wait_for(many(tag), 30))
+
+    threads = [threading.Thread(target=run, args=(tag,)) for tag in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert out == {tag: [f"{tag}{i}" for i in range(300)] for tag in ("a", "b")}
+
+
 async def test_listeners_sync_and_async_run_on_the_callers_loop() -> None:
     loop_thread = threading.get_ident()
     seen: list[tuple[str, int]] = []

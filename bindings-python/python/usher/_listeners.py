@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from typing import Any, Callable
 
 from usher.errors import InvalidArgument
@@ -29,14 +30,22 @@ _QUEUE_METHODS = {
 }
 
 
-def _complete(fut: Any, ok: bool, value: Any) -> None:
-    """Resolves an awaitable of the native module (on its loop's thread)."""
-    if fut.done():  # cancelled meanwhile
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+# The completion queue of each event loop that awaited a native call (see
+# bindings-python/src/mailbox.rs); weak, so a loop that is gone takes its queue
+# and wake-up socket with it.
+_mailboxes: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+def _mailbox(loop: Any) -> Any:
+    """The native completion queue of ``loop``, registered with it on first use."""
+    box = _mailboxes.get(loop)
+    if box is None:
+        from usher import _native
+
+        box = _native._Completions()
+        loop.add_reader(box.fileno(), box.drain)
+        _mailboxes[loop] = box
+    return box
 
 
 async def invoke(listener: Callable[..., Any], *args: Any) -> None:
