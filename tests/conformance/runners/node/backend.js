@@ -41,17 +41,28 @@ function sessionEvent(e) {
   return { type: 'PROPERTIES', session: e.sessionId, changed, matches: e.matches }
 }
 
+function errorData(e) {
+  if (!usher.isUsherError(e)) return { kind: String(e) }
+  const data = { kind: e.code }
+  for (const [k, v] of Object.entries(e.details || {})) data[k] = k === 'result' && v ? filterResult(v) : v
+  return data
+}
+
 /** Runs `call`, turning an UsherError into a BindingError. */
 async function mapped(call) {
   try {
     return await call()
   } catch (e) {
     if (!usher.isUsherError(e)) throw e
-    const data = { kind: e.code }
-    for (const [k, v] of Object.entries(e.details || {})) data[k] = k === 'result' && v ? filterResult(v) : v
-    throw new BindingError(data)
+    throw new BindingError(errorData(e))
   }
 }
+
+/** `onError` and `onClose` of both listener kinds, recorded as events. */
+const ending = (sink) => ({
+  onError: (e) => sink.push({ type: 'ERROR', error: errorData(e) }),
+  onClose: () => sink.push({ type: 'END' }),
+})
 
 async function control(session, op, a) {
   const cc = session.clients
@@ -118,10 +129,17 @@ const backend = {
   listen(session, args, sink) {
     const params = {}
     for (const k of ['filter', 'properties', 'after']) if (args[k] !== undefined) params[k] = args[k]
-    return mapped(() => session.clients.addSessionEventListener((e) => sink.push(sessionEvent(e)), params))
+    const listener = { ...ending(sink), onEvent: (e) => sink.push(sessionEvent(e)) }
+    return mapped(() => session.clients.addSessionEventListener(listener, params))
   },
   queueHandler(session, sink) {
-    const handler = (e) => sink.push({ type: e.type, session: e.sessionId, policy: policy(e.policy) })
+    const push = (type) => (sessionId, p) => sink.push({ type, session: sessionId, policy: policy(p) })
+    const handler = {
+      ...ending(sink),
+      onUpperThresholdCrossed: push('UPPER_THRESHOLD_CROSSED'),
+      onLowerThresholdCrossed: push('LOWER_THRESHOLD_CROSSED'),
+      onPolicyChanged: push('POLICY_CHANGED'),
+    }
     return mapped(() => session.clients.setQueueEventHandler(handler))
   },
   unregister: (registration) => registration.close(),

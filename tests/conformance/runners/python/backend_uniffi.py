@@ -73,24 +73,25 @@ def throttler(t: dict[str, Any]) -> Any:
     return u.Throttler.BYTES_PER_SECOND(t["rate"])
 
 
-class EventListener(u.SessionEventListener):
+class Ending:
+    """``didFailWithError`` and ``didClose`` of both listener kinds, recorded as events."""
+
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
+    def did_close(self) -> None:
+        self.sink.push({"type": "END"})
+
+    def did_fail_with_error(self, e: Any) -> None:
+        self.sink.push({"type": "ERROR", "error": error(e).data})
+
+
+class EventListener(Ending, u.SessionEventListener):
     def did_receive(self, event: Any) -> None:
         self.sink.push(session_event(event))
 
-    def did_close(self) -> None:
-        pass
 
-    def did_fail_with_error(self, error: Any) -> None:
-        pass
-
-
-class QueueListener(u.QueueEventListener):
-    def __init__(self, sink: Sink) -> None:
-        self.sink = sink
-
+class QueueListener(Ending, u.QueueEventListener):
     def _push(self, kind: str, p: Any, sid: Any) -> None:
         self.sink.push({"type": kind, "session": str(sid), "policy": policy(p)})
 
@@ -102,12 +103,6 @@ class QueueListener(u.QueueEventListener):
 
     def lower_threshold_crossed(self, policy: Any, session_id: Any) -> None:
         self._push("LOWER_THRESHOLD_CROSSED", policy, session_id)
-
-    def did_close(self) -> None:
-        pass
-
-    def did_fail_with_error(self, error: Any) -> None:
-        pass
 
 
 class StalledTopicListener(u.TopicListener):

@@ -49,6 +49,39 @@ def throttler(t: dict[str, Any]) -> usher.Throttler:
     return usher.Throttler.bytes_per_second(t["rate"])
 
 
+class Ending:
+    """``on_error`` and ``on_close`` of both listener kinds, recorded as events."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def on_error(self, e: BaseException) -> None:
+        data = error(e).data if isinstance(e, usher.UsherError) else {"kind": repr(e)}
+        self.sink.push({"type": "ERROR", "error": data})
+
+    def on_close(self) -> None:
+        self.sink.push({"type": "END"})
+
+
+class EventListener(Ending):
+    def on_event(self, e: usher.SessionEvent) -> None:
+        self.sink.push(session_event(e))
+
+
+class QueueHandler(Ending):
+    def _push(self, kind: str, sid: usher.SessionId, p: usher.QueuePolicy) -> None:
+        self.sink.push({"type": kind, "session": str(sid), "policy": policy(p)})
+
+    def on_upper_threshold_crossed(self, sid: usher.SessionId, p: usher.QueuePolicy) -> None:
+        self._push("UPPER_THRESHOLD_CROSSED", sid, p)
+
+    def on_lower_threshold_crossed(self, sid: usher.SessionId, p: usher.QueuePolicy) -> None:
+        self._push("LOWER_THRESHOLD_CROSSED", sid, p)
+
+    def on_policy_changed(self, sid: usher.SessionId, p: usher.QueuePolicy) -> None:
+        self._push("POLICY_CHANGED", sid, p)
+
+
 class UsherBackend:
     async def connect(self, url: str, spec: dict[str, Any], password: str | None) -> usher.Session:
         kwargs: dict[str, Any] = {}
@@ -116,16 +149,13 @@ class UsherBackend:
     async def listen(self, session: usher.Session, args: dict[str, Any], sink: Sink) -> usher.Registration:
         try:
             return await session.client_control.add_session_event_listener(
-                lambda e: sink.push(session_event(e)), args.get("filter"), args.get("properties"), args.get("after"))
+                EventListener(sink), args.get("filter"), args.get("properties"), args.get("after"))
         except usher.UsherError as e:
             raise error(e) from None
 
     async def queue_handler(self, session: usher.Session, sink: Sink) -> usher.Registration:
-        def on_event(e: usher.QueueEvent) -> None:
-            sink.push({"type": e.kind, "session": str(e.session_id), "policy": policy(e.policy)})
-
         try:
-            return await session.client_control.set_queue_event_handler(on_event)
+            return await session.client_control.set_queue_event_handler(QueueHandler(sink))
         except usher.UsherError as e:
             raise error(e) from None
 

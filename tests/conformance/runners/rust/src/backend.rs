@@ -103,6 +103,12 @@ impl SessionEventListener for EventListener {
     fn on_event(&mut self, event: SessionEvent) {
         self.0.push(session_event(&event));
     }
+    fn on_error(&mut self, e: Error) {
+        self.0.push(json!({"type": "ERROR", "error": error(&e)}));
+    }
+    fn on_close(&mut self) {
+        self.0.push(json!({"type": "END"}));
+    }
 }
 
 struct QueueListener(Arc<Sink>);
@@ -122,6 +128,12 @@ impl QueueEventListener for QueueListener {
     }
     fn on_policy_changed(&mut self, id: SessionId, p: QueuePolicy) {
         self.push("POLICY_CHANGED", id, p);
+    }
+    fn on_error(&mut self, e: Error) {
+        self.0.push(json!({"type": "ERROR", "error": error(&e)}));
+    }
+    fn on_close(&mut self) {
+        self.0.push(json!({"type": "END"}));
     }
 }
 
