@@ -6,6 +6,7 @@
 #   make bench    run the benchmarks at full size (prints BENCH lines)
 #   make fuzz     run each fuzz target for FUZZ_SECONDS (not part of `test`)
 #   make python-test / node-test / swift-check   one language binding end to end
+#   make conformance   the cross-language suite and its parity table (after the three above)
 #   make swift-generate   regenerate the checked-in UniFFI Swift bindings
 
 SHELL := /bin/bash
@@ -13,12 +14,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: server test deps lint rust-test bench-smoke bench node-bench fuzz python-test node-test swift-check swift-generate
+.PHONY: server test deps lint rust-test bench-smoke bench node-bench fuzz python-test node-test swift-check swift-generate conformance
 
 server:
 	$(CARGO) run -p usher-server
 
-test: deps lint rust-test bench-smoke python-test node-test swift-check
+test: deps lint rust-test bench-smoke python-test node-test swift-check conformance
 	@echo "make test: all steps passed"
 
 # Installs what the tests need and is missing (idempotent; quick when present).
@@ -72,6 +73,11 @@ swift-check: deps
 
 swift-generate:
 	bash scripts/uniffi-gen.sh --write
+
+# Every scenario of tests/conformance in Rust, Python, Node and Swift (UniFFI
+# Python), then the parity table; reuses what the three targets above built.
+conformance: deps
+	bash scripts/conformance.sh
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

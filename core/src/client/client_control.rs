@@ -245,7 +245,20 @@ impl ClientControl {
         target: impl Into<Target>,
         properties: impl IntoIterator<Item = (K, Option<V>)>,
     ) -> BoxFuture<Result<FilterResult>> {
-        self.detailed(Ok(self.set_properties_request(target.into(), properties)))
+        let detailed = self.detailed(Ok(self.set_properties_request(target.into(), properties)));
+        Box::pin(async move {
+            match detailed.await {
+                // By filter, the server answers rejected sessions with
+                // LIMIT_EXCEEDED carrying the result (docs/PROTOCOL.md), which
+                // is what the plain call raises; the detailed twin returns the
+                // result instead (SPEC §4.1). By id the error names the key
+                // and carries no result, so it still raises.
+                Err(Error {
+                    kind: ErrorKind::LimitExceeded, details: ErrorDetails::Result(result), ..
+                }) => Ok(*result),
+                other => other,
+            }
+        })
     }
 
     /// Turns conflation on or off for the target sessions; the count matched.

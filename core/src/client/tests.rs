@@ -380,7 +380,13 @@ async fn plain_results_raise_routing_and_limit_errors() {
                 }
                 Request::SetSessionProperties { properties, .. } => {
                     assert_eq!(properties.get("gone"), Some(&None));
-                    FilterResult { total: 2, rejected: 1, ..Default::default() }
+                    // What the real server answers (docs/PROTOCOL.md): the
+                    // error, carrying the result.
+                    let result = FilterResult { total: 2, rejected: 1, ..Default::default() };
+                    let e = crate::Error::new(ErrorKind::LimitExceeded, "rejected")
+                        .with_details(ErrorDetails::Result(Box::new(result)));
+                    fake.reply(id, Err(WireError::from(e))).await;
+                    continue;
                 }
                 other => panic!("unexpected {other:?}"),
             };
