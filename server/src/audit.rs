@@ -6,19 +6,25 @@
 use usher_core::SessionId;
 use usher_core::protocol::{Reply, Request, WireError};
 
-/// The target text of a request, for the audit line.
-fn target_text(request: &Request) -> String {
-    match request {
-        Request::Close { target, .. }
-        | Request::ChangeRoles { target, .. }
-        | Request::SetSessionProperties { target, .. }
-        | Request::SetConflated { target, .. }
-        | Request::SetThrottled { target, .. } => target.to_string(),
-        Request::GetSessionProperties { session, .. } => session.to_string(),
-        Request::FetchSessions(f) => f.filter.clone(),
-        Request::Count { filter } => filter.clone(),
-        Request::AddSessionListener { filter, .. } => filter.clone().unwrap_or_else(|| "all".into()),
-        _ => String::new(),
+/// The target of a request as the audit line shows it: written straight
+/// into the line by the log layer, so nothing is formatted or allocated
+/// for it when the line is filtered out (SPEC §9 P6: one line per op).
+struct TargetText<'a>(&'a Request);
+
+impl std::fmt::Display for TargetText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Request::Close { target, .. }
+            | Request::ChangeRoles { target, .. }
+            | Request::SetSessionProperties { target, .. }
+            | Request::SetConflated { target, .. }
+            | Request::SetThrottled { target, .. } => target.fmt(f),
+            Request::GetSessionProperties { session, .. } => session.fmt(f),
+            Request::FetchSessions(r) => f.write_str(&r.filter),
+            Request::Count { filter } => f.write_str(filter),
+            Request::AddSessionListener { filter, .. } => f.write_str(filter.as_deref().unwrap_or("all")),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -41,8 +47,11 @@ pub(crate) fn record(
     request: &Request,
     result: &Result<Reply, WireError>,
 ) {
+    if !tracing::enabled!(target: "usher::audit", tracing::Level::INFO) {
+        return;
+    }
     let op = request.name();
-    let target = target_text(request);
+    let target = TargetText(request);
     match result {
         Ok(reply) => {
             let count = match reply {
@@ -54,10 +63,10 @@ pub(crate) fn record(
                 Reply::Result(r) => (r.denied, r.rejected),
                 _ => (0, 0),
             };
-            tracing::info!(target: "usher::audit", caller = %caller, principal, op, target, count, denied, rejected, result = "ok");
+            tracing::info!(target: "usher::audit", caller = %caller, principal, op, target = %target, count, denied, rejected, result = "ok");
         }
         Err(e) => {
-            tracing::info!(target: "usher::audit", caller = %caller, principal, op, target, count = 0u64, result = e.kind.code(), error = %e.message);
+            tracing::info!(target: "usher::audit", caller = %caller, principal, op, target = %target, count = 0u64, result = e.kind.code(), error = %e.message);
         }
     }
 }

@@ -73,8 +73,13 @@ fn reload(server: &usher_server::ServerHandle, path: Option<&std::path::Path>) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal: into a file or a pipe
+        // they are noise, and styling cost ~7% of the server's CPU on the
+        // per-operation audit lines (SPEC §9 P6, docs/PERFORMANCE.md).
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

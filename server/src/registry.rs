@@ -329,6 +329,47 @@ impl Registry {
         Some(out.map(|(r, _)| r))
     }
 
+    /// Replaces one session's assigned roles (changeRoles, SPEC §4.1) and
+    /// returns its handle. Only the role index is touched, in place: the
+    /// other indexes do not depend on roles, and the general [`update`]
+    /// re-indexing every property cost most of a role change (SPEC §9 P4).
+    /// Listeners get a `$Roles` PROPERTIES event when the text changed.
+    ///
+    /// [`update`]: Registry::update
+    pub(crate) fn set_roles(
+        &self,
+        id: SessionId,
+        events: &Events,
+        roles: &Arc<RoleSet>,
+    ) -> Option<Arc<Session>> {
+        let i = Self::shard_of(id);
+        let mut guard = self.write(i);
+        let Shard { sessions, by_role, .. } = &mut *guard;
+        let rec = sessions.get_mut(&id.value)?;
+        // Empty when no listener exists; none can become live in this shard
+        // while its lock is held, so then no event is due.
+        let before = events.matches_before(i, &self.view(rec));
+        let old = std::mem::replace(&mut rec.roles, roles.clone());
+        rec.session.set_roles(roles.clone());
+        let v = id.value;
+        for sym in old.syms.iter().filter(|s| !roles.has(**s)) {
+            if let Some(set) = by_role.get_mut(sym) {
+                set.remove(&v);
+                if set.is_empty() {
+                    by_role.remove(sym);
+                }
+            }
+        }
+        for sym in roles.syms.iter().filter(|s| !old.has(**s)) {
+            by_role.entry(*sym).or_default().insert(v);
+        }
+        if !before.is_empty() && old.text != roles.text {
+            let change = ("$Roles".to_owned(), Some(old.text.to_string()), Some(roles.text.to_string()));
+            events.on_properties(i, &self.view(rec), &before, &[change], &self.interner);
+        }
+        Some(rec.session.clone())
+    }
+
     /// Calls `f` for every session the filter matches (shard by shard).
     pub(crate) fn for_each_match(&self, filter: &CompiledFilter, mut f: impl FnMut(View<'_>)) {
         let hints = filter.index_hints();

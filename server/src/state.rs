@@ -128,7 +128,7 @@ impl Shared {
                 Ok::<_, usher_core::Error>(((), Vec::new()))
             });
             if updated.is_some() {
-                crate::cmd::change_roles::roles_changed(self, &session, false);
+                crate::cmd::change_roles::roles_changed(self, &session, None);
             }
         }
     }

@@ -2,7 +2,8 @@
 //! `usher_core::client`), 64 in flight: `getSessionProperties(id, ['$Roles',
 //! 'Half'])` and `changeRoles(id, …)` alternating, the latter adding then
 //! removing `TOPIC_CONTROL` so every one is a real change. Targets are 64
-//! sessions of the fleet, found with `fetchSessions`.
+//! sessions of the fleet, found with `fetchSessions`. Also printed, as
+//! `INFO`: the server's and the client's (this process's) CPU per operation.
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
@@ -13,6 +14,7 @@ use usher_core::protocol::FetchRequest;
 use super::{Ctx, controller, report};
 use crate::clock::monotonic_ns;
 use crate::fleet::Fleet;
+use crate::server::cpu_seconds;
 
 const IN_FLIGHT: usize = 64;
 const TARGETS: usize = 64;
@@ -35,8 +37,10 @@ pub(super) async fn p6(ctx: &Ctx) -> anyhow::Result<()> {
         bail!("P6: found {} target sessions, expected {TARGETS}", ids.len());
     }
     let ops = ctx.sizes.p6_ops;
-    let mut rates = Vec::new();
+    let (mut rates, mut server_us, mut client_us) = (Vec::new(), Vec::new(), Vec::new());
+    let me = std::process::id();
     for _ in 0..ctx.sizes.runs {
+        let (s0, c0) = (server.cpu_seconds()?, cpu_seconds(me)?);
         let start = monotonic_ns();
         let results = futures_util::stream::iter(0..ops)
             .map(|i| {
@@ -61,6 +65,8 @@ pub(super) async fn p6(ctx: &Ctx) -> anyhow::Result<()> {
             })
             .await;
         let secs = (monotonic_ns() - start) as f64 / 1e9;
+        server_us.push((server.cpu_seconds()? - s0) * 1e6 / ops as f64);
+        client_us.push((cpu_seconds(me)? - c0) * 1e6 / ops as f64);
         if let (ok, Some(e)) = results {
             return Err(e).context(format!("P6: {ok} of {ops} operations succeeded"));
         }
@@ -69,6 +75,9 @@ pub(super) async fn p6(ctx: &Ctx) -> anyhow::Result<()> {
         clients.change_roles("has Half", ["TOPIC_CONTROL"], NO_ROLES).await?;
     }
     report("BENCH", "P6", "by_id_ops", "ops/s", &rates, Some("≥ 100000 ops/s"));
+    // CPU time (10 ms ticks) per operation: steadier than the rate on a shared machine.
+    report("INFO", "P6", "server_cpu_per_op", "us", &server_us, None);
+    report("INFO", "P6", "client_cpu_per_op", "us", &client_us, None);
     control.close().await?;
     Ok(())
 }

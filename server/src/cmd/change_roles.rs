@@ -8,11 +8,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use usher_core::protocol::{Push, Reply};
+use bytes::Bytes;
+use usher_core::protocol::{Push, Reply, ServerMessage, encode};
 use usher_core::security::GlobalPermission;
 use usher_core::{Error, Target};
 
 use super::{Ctx, not_dominated};
+use crate::queue::Item;
 use crate::roles::RoleSet;
 use crate::session::Session;
 use crate::state::Shared;
@@ -59,8 +61,9 @@ pub(crate) fn apply(
     }
     let targets = ctx.targets(target, max_targets)?;
     let (mut total, mut denied) = (0, 0);
-    // Many targets share few role sets: compute each new set once.
-    let mut memo: Vec<(Arc<RoleSet>, Arc<RoleSet>)> = Vec::new();
+    // Many targets share few role sets: compute each new set, and its
+    // encoded `RolesChanged` push, once.
+    let mut memo: Vec<(Arc<RoleSet>, Arc<RoleSet>, Bytes)> = Vec::new();
     for id in targets.ids {
         let Some(old) = ctx.shared.registry.get(id, |v| v.rec.roles.clone()) else { continue };
         if !ctx.dominates(&old) {
@@ -70,8 +73,8 @@ pub(crate) fn apply(
             denied += 1;
             continue;
         }
-        let new = match memo.iter().find(|(o, _)| Arc::ptr_eq(o, &old)) {
-            Some((_, new)) => new.clone(),
+        let (new, frame) = match memo.iter().find(|(o, _, _)| Arc::ptr_eq(o, &old)) {
+            Some((_, new, frame)) => (new.clone(), frame.clone()),
             None => {
                 let mut names: BTreeSet<&str> = old.names.iter().map(String::as_str).collect();
                 for r in remove {
@@ -80,34 +83,38 @@ pub(crate) fn apply(
                 names.extend(add.iter().map(String::as_str));
                 let names: Vec<&str> = names.into_iter().collect();
                 let new = ctx.shared.roles.resolve(&names)?;
-                memo.push((old.clone(), new.clone()));
-                new
+                let frame = roles_frame(&new);
+                memo.push((old.clone(), new.clone(), frame.clone()));
+                (new, frame)
             }
         };
         total += 1;
         if Arc::ptr_eq(&new, &old) || new.names == old.names {
             continue;
         }
-        let changed = ctx.shared.registry.update(id, &ctx.shared.events, |rec, _| {
-            let old_text = rec.roles.text.to_string();
-            rec.roles = new.clone();
-            rec.session.set_roles(new.clone());
-            let change = ("$Roles".to_owned(), Some(old_text), Some(new.text.to_string()));
-            Ok::<_, Error>((rec.session.clone(), vec![change]))
-        });
-        if let Some(Ok(session)) = changed {
+        if let Some(session) = ctx.shared.registry.set_roles(id, &ctx.shared.events, &new) {
             if session.id == ctx.caller.id {
                 ctx.roles = new.clone();
             }
-            roles_changed(ctx.shared, &session, true);
+            roles_changed(ctx.shared, &session, Some((&new, &frame)));
         }
     }
     Ok(Reply::Result(ctx.result(total, denied, 0)))
 }
 
+/// The encoded `RolesChanged` push for a role set.
+fn roles_frame(roles: &RoleSet) -> Bytes {
+    Bytes::from(encode(&ServerMessage::Push(Push::RolesChanged { roles: roles.names.clone() })))
+}
+
 /// The effects of a role (or role definition) change on the session
-/// itself; `announce` sends it `RolesChanged`.
-pub(crate) fn roles_changed(shared: &Shared, session: &Arc<Session>, announce: bool) {
+/// itself; `announce` (the new set and its encoded push) sends it
+/// `RolesChanged`, re-encoded if its roles changed again meanwhile.
+pub(crate) fn roles_changed(
+    shared: &Shared,
+    session: &Arc<Session>,
+    announce: Option<(&Arc<RoleSet>, &Bytes)>,
+) {
     let roles = session.roles();
     shared.topics.revalidate(&shared.events, session);
     let keeps =
@@ -123,8 +130,9 @@ pub(crate) fn roles_changed(shared: &Shared, session: &Arc<Session>, announce: b
             shared.events.end(session.id, registration, Some(&error));
         }
     }
-    if announce {
-        session.push(&shared.events, Push::RolesChanged { roles: roles.names.clone() });
+    if let Some((set, frame)) = announce {
+        let frame = if Arc::ptr_eq(set, &roles) { frame.clone() } else { roles_frame(&roles) };
+        session.enqueue(&shared.events, Item { frame, topic: None, response: false });
     }
 }
 
