@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep, timeout};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
@@ -437,6 +438,12 @@ impl Conn<'_> {
                 Poll::Ready(Some(Err(WsError::Capacity(e)))) => {
                     tracing::info!(error = %e, "frame too large");
                     return ControlFlow::Break(CloseReason::MessageTooLarge);
+                }
+                // The peer went away without a closing handshake (its
+                // process died, it dropped the socket): a lost connection,
+                // not a protocol error.
+                Poll::Ready(Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)))) => {
+                    return ControlFlow::Break(CloseReason::ConnectionLost);
                 }
                 Poll::Ready(Some(Err(WsError::Protocol(e)))) => {
                     tracing::info!(error = %e, "WebSocket protocol error");
