@@ -81,15 +81,16 @@ fn store() -> anyhow::Result<String> {
 const ROUNDS: usize = 2;
 
 /// What the RSS may still be above the baseline once the attackers are
-/// gone: 12 MiB or 25% of the baseline, whichever is larger. Measured here
-/// (debug build, baseline 37.5 MiB): 45.4, 55.5 and 46.8 MiB after three
-/// rounds, settling at 44.9 MiB, so about 8 MiB of the first round's peak
-/// stays with the allocator (mimalloc keeps freed pages for reuse; tokio and
-/// the registry's maps keep the capacity they grew to) and later rounds do
-/// not add to it. A leak of 2 KiB per attacker connection (about 2,600 per
-/// round) would pass the tolerance by the second round.
+/// gone: 16 MiB or 25% of the baseline, whichever is larger. Measured here
+/// (debug build, baseline 36–37.5 MiB): 8 to 10 MiB above it after the
+/// attack, in runs of one, two and three rounds alike (45.4, 55.5 and
+/// 46.8 MiB after three rounds, settling at 44.9 MiB). That is the allocator
+/// keeping freed pages for reuse (mimalloc) and tokio and the registry's
+/// maps keeping the capacity they grew to; later rounds do not add to it.
+/// A leak of 3.2 KiB or more per attacker connection (about 5,200 over the
+/// two rounds) fails it.
 fn rss_tolerance(baseline: u64) -> u64 {
-    (12 << 20).max(baseline / 4)
+    (16 << 20).max(baseline / 4)
 }
 
 /// What the well-behaved sessions did and what went wrong for them.
@@ -227,7 +228,7 @@ async fn attackers_under_load_leave_the_server_and_its_sessions_unharmed() -> an
     }
     let attack = attack_began.elapsed();
     let ops_during = load.ops.load(Ordering::Relaxed) - ops0;
-    let rss_peak = server.rss_bytes()?;
+    let rss_after = server.rss_bytes()?;
 
     // Memory and descriptors back to the baseline, load still running.
     let rss_limit = rss0 + rss_tolerance(rss0);
@@ -243,11 +244,11 @@ async fn attackers_under_load_leave_the_server_and_its_sessions_unharmed() -> an
     let failures = load.failures.lock().expect("not poisoned").clone();
     println!(
         "hostile_load: setup {setup:.1?}, attack {attack:.1?}; {} well-behaved ops ({ops_during} during the attack), \
-         slowest {} ms; RSS {} -> peak {} -> {} KiB (limit {} KiB); fds {fds0} -> {fds1}\n{report}",
+         slowest {} ms; RSS {} -> {} after the attack -> {} KiB (limit {} KiB); fds {fds0} -> {fds1}\n{report}",
         load.ops.load(Ordering::Relaxed),
         load.slowest_ms.load(Ordering::Relaxed),
         rss0 >> 10,
-        rss_peak >> 10,
+        rss_after >> 10,
         rss1 >> 10,
         rss_limit >> 10,
     );
