@@ -5,6 +5,7 @@
 #   make test     install what is missing, then run every test in the repo
 #   make bench    run the benchmarks at full size (prints BENCH lines)
 #   make fuzz     run each fuzz target for FUZZ_SECONDS (not part of `test`)
+#   make soak     the soak for SOAK_DURATION on release builds (not part of `test`)
 #   make python-test / node-test / swift-check   one language binding end to end
 #   make conformance   the cross-language suite and its parity table (after the three above)
 #   make swift-generate   regenerate the checked-in UniFFI Swift bindings
@@ -14,7 +15,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: server test deps lint rust-test bench-smoke bench node-bench fuzz python-test node-test swift-check swift-generate conformance
+.PHONY: server test deps lint rust-test bench-smoke bench node-bench fuzz soak python-test node-test swift-check swift-generate conformance
 
 server:
 	$(CARGO) run -p usher-server
@@ -35,11 +36,14 @@ rust-test:
 
 # A smoke size of every benchmark, so they never rot (seconds, not minutes):
 # debug builds, one repetition, a few hundred sessions; still prints every line.
+# The soak runs 30 s here (fails if memory or descriptors drift or the server
+# dies); `make soak SOAK_DURATION=10m` is the long run (release build).
 bench-smoke:
 	$(CARGO) build -q -p usher-bench -p usher-server
 	$(CARGO) run -q -p usher-bench --bin filter-eval -- --sessions 20000 --runs 3
 	$(CARGO) run -q -p usher-bench --bin cluster-latency -- --sessions 20 --ops 100 --runs 3
 	$(CARGO) run -q -p usher-bench --bin usher-bench -- --smoke
+	$(CARGO) run -q -p usher-bench --bin soak -- --duration 30s --interval 5s
 	bash scripts/p9-bench.sh
 
 # Every scenario of SPEC §9 at full size on release builds (docs/PERFORMANCE.md).
@@ -81,3 +85,9 @@ conformance: deps
 
 fuzz:
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# The soak at length (docs/SECURITY.md): release builds, one reading a minute.
+SOAK_DURATION ?= 10m
+soak:
+	$(CARGO) build -q --release -p usher-bench -p usher-server
+	$(CARGO) run -q --release -p usher-bench --bin soak -- --duration $(SOAK_DURATION) --interval 60s

@@ -1,13 +1,15 @@
 //! The benchmarks of SPEC §9: the `BENCH` line format ([`Summary`]), the
 //! shared monotonic clock ([`clock`]), the server process ([`server`]), the
 //! load generator (a raw lean client, [`raw`]; worker processes, [`worker`];
-//! and the coordinator's fleet of them, [`fleet`]) and the [`scenarios`].
+//! and the coordinator's fleet of them, [`fleet`]), the [`scenarios`] and
+//! the [`soak`] workload.
 
 pub mod clock;
 pub mod fleet;
 pub mod raw;
 pub mod scenarios;
 pub mod server;
+pub mod soak;
 pub mod worker;
 
 /// Median, min and max of a set of measurements.

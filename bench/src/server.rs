@@ -48,12 +48,22 @@ impl ServerProcess {
     /// listening line. Its log (stderr) goes to `log` when given, else to
     /// `/dev/null`; `RUST_LOG` is passed through unchanged.
     pub fn start(binary: &Path, log: Option<&Path>) -> anyhow::Result<Self> {
+        Self::start_with_args(binary, log, &[])
+    }
+
+    /// As [`ServerProcess::start`], with more arguments (e.g. `--config FILE`).
+    pub fn start_with_args(
+        binary: &Path,
+        log: Option<&Path>,
+        args: &[&std::ffi::OsStr],
+    ) -> anyhow::Result<Self> {
         let stderr = match log {
             Some(p) => Stdio::from(std::fs::File::create(p).with_context(|| format!("{}", p.display()))?),
             None => Stdio::null(),
         };
         let mut child = Command::new(binary)
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("USHER_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("USHER_CONTROL_PASSWORD", CONTROL_PASSWORD)
             .env("USHER_CLIENT_PASSWORD", CLIENT_PASSWORD)
@@ -97,6 +107,16 @@ impl ServerProcess {
     /// Resident memory now (VmRSS), bytes.
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
         rss_bytes(self.pid())
+    }
+
+    /// Open file descriptors (entries of `/proc/PID/fd`).
+    pub fn open_fds(&self) -> anyhow::Result<usize> {
+        Ok(std::fs::read_dir(format!("/proc/{}/fd", self.pid()))?.count())
+    }
+
+    /// `Some` once the process has exited (it should not have).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// User + system CPU time so far, seconds.

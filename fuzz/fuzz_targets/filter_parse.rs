@@ -1,26 +1,8 @@
-//! Any text through the whole filter pipeline: parse, compile, evaluate,
-//! print and re-parse, render problems. Nothing may panic, and a filter that
-//! compiles must print to text that parses to the same tree.
+//! `filter_parse`: see `checks::filter_parse` (fuzz/checks.rs), shared with the regression
+//! test that replays fuzz/regressions/filter_parse/ under `cargo test`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use usher_core::filter::{compile, parse, print, testing::TestSession};
-use usher_core::intern::Interner;
+#[path = "../checks.rs"]
+mod checks;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let interner = Interner::with_capacity(64);
-    match compile(text, &interner) {
-        Ok(filter) => {
-            let session = TestSession::new(&interner).principal("alice").roles(&["CLIENT"]).user("Tier", "1");
-            let _ = filter.matches(&session);
-            let printed = print(filter.ast());
-            let again = parse(&printed).expect("printed filters parse");
-            assert_eq!(again.without_spans(), filter.ast().without_spans(), "{printed}");
-        }
-        Err(e) => {
-            assert!(!e.problems.is_empty());
-            let _ = e.render(text);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::filter_parse(data));

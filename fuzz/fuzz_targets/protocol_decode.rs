@@ -1,13 +1,8 @@
-//! Any bytes as a client message: decoding may fail but never panic, and
-//! whatever decodes encodes and decodes back to the same message.
+//! `protocol_decode`: see `checks::protocol_decode` (fuzz/checks.rs), shared with the regression
+//! test that replays fuzz/regressions/protocol_decode/ under `cargo test`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use usher_core::protocol::{ClientMessage, decode, encode};
+#[path = "../checks.rs"]
+mod checks;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(message) = decode::<ClientMessage>(data) {
-        let again: ClientMessage = decode(&encode(&message)).expect("re-encoded messages decode");
-        assert_eq!(again, message);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::protocol_decode(data));

@@ -23,18 +23,19 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep, timeout};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
-use usher_core::props::PropertyError;
 use usher_core::protocol::{
-    ClientMessage, CloseReason, Hello, PROTOCOL_VERSION, Push, Reject, ServerMessage, Throttler, Welcome,
-    WireError, decode, encode,
+    ClientMessage, CloseReason, Hello, Push, Reject, ServerMessage, Throttler, Welcome, WireError, decode,
+    encode,
 };
-use usher_core::{Error, ErrorDetails, ErrorKind};
+use usher_core::{Error, ErrorKind};
 
 use crate::auth::AuthError;
 use crate::config::ListenerConfig;
+use crate::hello::Refusal;
 use crate::registry::Record;
 use crate::session::{Next, Session};
 use crate::shutdown::Shutdown;
@@ -176,7 +177,7 @@ async fn hello_steps(
         _ = shutdown.recv() => return None,
         r = tokio::time::timeout_at(deadline, ws.next()) => r,
     };
-    let hello = match read_hello(first) {
+    let hello = match read_hello(first, &shared.hello) {
         Ok(hello) => hello,
         Err((reason, error)) => {
             tracing::info!(%peer, reason = %reason, error = %error.message, "hello refused");
@@ -206,14 +207,13 @@ async fn hello_steps(
     Some((ws, session, principal))
 }
 
-type Refusal = (CloseReason, Error);
-
 fn protocol_error(message: impl Into<String>) -> Refusal {
     (CloseReason::ProtocolError, Error::new(ErrorKind::Protocol, message))
 }
 
 fn read_hello(
     first: Result<Option<Result<Message, WsError>>, tokio::time::error::Elapsed>,
+    rules: &crate::hello::HelloRules,
 ) -> Result<Hello, Refusal> {
     let msg = match first {
         Err(_) => return Err(protocol_error("no hello within the hello timeout")),
@@ -227,19 +227,8 @@ fn read_hello(
     let Message::Binary(bytes) = msg else {
         return Err(protocol_error("the first frame must be a binary hello"));
     };
-    match decode::<ClientMessage>(&bytes) {
-        Ok(ClientMessage::Hello(hello)) => {
-            if hello.version != PROTOCOL_VERSION {
-                return Err(protocol_error(format!(
-                    "unsupported protocol version {} (this server speaks version {PROTOCOL_VERSION})",
-                    hello.version
-                )));
-            }
-            Ok(hello)
-        }
-        Ok(_) => Err(protocol_error("the first message must be a hello")),
-        Err(e) => Err(protocol_error(format!("the hello does not decode: {e}"))),
-    }
+    // Decoded and checked before any password is verified (crate::hello).
+    rules.check_frame(&bytes)
 }
 
 async fn reject(ws: &mut Ws, reason: CloseReason, error: Error) {
@@ -251,25 +240,6 @@ async fn reject(ws: &mut Ws, reason: CloseReason, error: Error) {
     .await;
     // A client may have pipelined requests behind its hello.
     linger(ws).await;
-}
-
-fn property_refusal(e: PropertyError) -> Refusal {
-    let err = match e {
-        PropertyError::Limit { key, limit, max } => {
-            Error::new(ErrorKind::LimitExceeded, format!("property {key:?} breaks the limit {limit} ({max})"))
-                .with_details(ErrorDetails::Limit { limit: limit.to_owned(), key: Some(key), count: None })
-        }
-        other @ (PropertyError::BadKey(_) | PropertyError::KeywordKey(_) | PropertyError::ReadOnly(_)) => {
-            let message = other.to_string();
-            let (PropertyError::BadKey(k) | PropertyError::KeywordKey(k) | PropertyError::ReadOnly(k)) =
-                other
-            else {
-                return (CloseReason::ProtocolError, Error::new(ErrorKind::InvalidArgument, message));
-            };
-            Error::invalid_argument(k, message)
-        }
-    };
-    (CloseReason::ProtocolError, err)
 }
 
 /// Authenticates the hello and registers the session.
@@ -294,25 +264,6 @@ async fn open(
             return Err((CloseReason::AuthenticationFailed, Error::new(kind, message)));
         }
     };
-    // Proposed properties are untrusted: keys, sizes, restrictions.
-    shared
-        .config
-        .properties
-        .limits
-        .check(hello.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(property_refusal)?;
-    for (key, r) in &shared.restrictions {
-        if let Some(value) = hello.properties.get(key) {
-            let regex_ok = r.regex.as_ref().is_none_or(|re| re.is_match(value));
-            let set_ok = r.values.as_ref().is_none_or(|vs| vs.iter().any(|v| v == value));
-            if !regex_ok || !set_ok {
-                return Err((
-                    CloseReason::ProtocolError,
-                    Error::invalid_argument(key.clone(), format!("value of property {key:?} is not allowed")),
-                ));
-            }
-        }
-    }
     let mut user = Vec::with_capacity(hello.properties.len());
     for (k, v) in &hello.properties {
         let sym = shared.interner.intern(k).ok_or_else(|| {
@@ -505,6 +456,12 @@ impl Conn<'_> {
                 Poll::Ready(Some(Err(WsError::Capacity(e)))) => {
                     tracing::info!(session = %self.session.id, error = %e, "frame too large");
                     return ControlFlow::Break(CloseReason::MessageTooLarge);
+                }
+                // The peer went away without a closing handshake (its
+                // process died, it dropped the socket): a lost connection,
+                // not a protocol error.
+                Poll::Ready(Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)))) => {
+                    return ControlFlow::Break(CloseReason::ConnectionLost);
                 }
                 Poll::Ready(Some(Err(WsError::Protocol(e)))) => {
                     tracing::info!(session = %self.session.id, error = %e, "WebSocket protocol error");

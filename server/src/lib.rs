@@ -29,6 +29,7 @@ mod cmd;
 pub mod config;
 mod connection;
 mod events;
+pub mod hello;
 mod listener;
 mod queue;
 mod registry;

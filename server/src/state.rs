@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use regex::Regex;
 use usher_core::SessionId;
 use usher_core::intern::Interner;
 use usher_core::protocol::CloseReason;
@@ -17,13 +16,6 @@ use crate::events::Events;
 use crate::registry::Registry;
 use crate::roles::Roles;
 use crate::topics::Topics;
-
-/// A compiled restriction on client-proposed values of one key.
-#[derive(Debug)]
-pub(crate) struct Restrict {
-    pub regex: Option<Regex>,
-    pub values: Option<Vec<String>>,
-}
 
 /// Everything one server's tasks share.
 #[derive(Debug)]
@@ -39,7 +31,8 @@ pub(crate) struct Shared {
     pub events: Events,
     pub topics: Topics,
     pub auth: Authenticator,
-    pub restrictions: Vec<(String, Restrict)>,
+    /// Property limits and restrictions for hellos.
+    pub hello: crate::hello::HelloRules,
     /// Origin of [`Shared::now_ms`].
     epoch: std::time::Instant,
     /// Set once when the server joins a cluster (SPEC §7); empty alone.
@@ -55,15 +48,7 @@ impl Shared {
         let server_name: Arc<str> = Arc::from(config.server.name.as_str());
         let store = config.security_store()?;
         let auth = Authenticator::new(&store, config.auth.threads, config.auth.queue)?;
-        let mut restrictions = Vec::new();
-        for (key, r) in &config.properties.restrict {
-            let regex = match &r.regex {
-                // Anchored: the whole value must match.
-                Some(re) => Some(Regex::new(&format!("^(?:{re})$"))?),
-                None => None,
-            };
-            restrictions.push((key.clone(), Restrict { regex, values: r.values.clone() }));
-        }
+        let hello = crate::hello::HelloRules::new(&config.properties)?;
         let server_part = loop {
             let v: u64 = rand::random();
             if v != 0 {
@@ -80,7 +65,7 @@ impl Shared {
             next_value: AtomicU64::new(1),
             interner,
             auth,
-            restrictions,
+            hello,
             config,
             epoch: std::time::Instant::now(),
             cluster: std::sync::OnceLock::new(),

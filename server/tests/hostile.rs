@@ -39,6 +39,29 @@ async fn garbage_after_hello_closes_only_the_offender() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_dropped_socket_is_connection_lost_not_a_protocol_error() -> anyhow::Result<()> {
+    // Found by the hostile-load test: tungstenite reports a peer that goes
+    // away without a closing handshake as a protocol error.
+    let server = server().await?;
+    let mut watcher = admin(server.url()).await?;
+    watcher
+        .ok(Request::AddSessionListener { registration: 1, filter: None, keys: vec![], after: None })
+        .await?;
+    let gone = anonymous(server.url(), &[]).await?;
+    let gone_id = gone.id();
+    drop(gone);
+    let closed = watcher
+        .push_where(|p| {
+            matches!(p, Push::SessionEvent { event: SessionEvent::State { session, state: SessionState::Closed, .. }, .. } if *session == gone_id)
+        })
+        .await?;
+    let Push::SessionEvent { event: SessionEvent::State { reason, .. }, .. } = closed else { unreachable!() };
+    assert_eq!(reason, Some(CloseReason::ConnectionLost));
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn garbage_instead_of_hello_is_rejected() -> anyhow::Result<()> {
     let server = server().await?;
     let mut ws = raw(server.url()).await?;

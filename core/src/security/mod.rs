@@ -24,4 +24,6 @@ pub use permission::{
     GlobalPermission, GlobalPermissions, PathPermission, PathPermissions, Permissions, UnknownPermission,
 };
 pub use role::{RoleDef, RoleError, RoleModel, is_valid_topic_path};
-pub use store::{AnonymousPolicy, PrincipalEntry, Referrer, SecurityStore, StoreError};
+pub use store::{
+    AnonymousPolicy, PrincipalEntry, Referrer, SecurityStore, StoreError, is_valid_principal_name,
+};

@@ -199,6 +199,12 @@ pub struct SecurityStore {
     pub roles: RoleModel,
 }
 
+/// A name a principal may have: 1 to 256 bytes, no control characters. The
+/// server refuses a hello naming anything else without verifying a password.
+pub fn is_valid_principal_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 256 && !name.chars().any(char::is_control)
+}
+
 impl SecurityStore {
     /// Parses and validates a store. Without an `[anonymous]` section,
     /// anonymous sessions are denied.
@@ -213,7 +219,7 @@ impl SecurityStore {
 
         let mut principals = BTreeMap::new();
         for (name, p) in raw.principals {
-            if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+            if !is_valid_principal_name(&name) {
                 return Err(StoreError::BadPrincipalName(name));
             }
             if p.password.is_some() {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
@@ -55,6 +57,8 @@ pub struct Client {
     pub closed: Option<Option<CloseReason>>,
     /// Everything received, in order (for ordering assertions).
     pub arrivals: Vec<Arrival>,
+    /// How long one read may wait for the server ([`DEADLINE`] unless set).
+    pub read_deadline: Duration,
 }
 
 /// One received message, in arrival order.
@@ -123,6 +127,7 @@ pub async fn hello_on(mut ws: Ws, hello: Hello) -> anyhow::Result<Outcome> {
                     responses: HashMap::new(),
                     closed: None,
                     arrivals: Vec::new(),
+                    read_deadline: DEADLINE,
                 }))),
                 ServerMessage::Reject(r) => Ok(Outcome::Reject(r)),
                 other => bail!("unexpected first message {other:?}"),
@@ -170,8 +175,8 @@ impl Client {
 
     /// Reads one server message (with the deadline), filing it.
     async fn pump(&mut self) -> anyhow::Result<()> {
-        let msg = match tokio::time::timeout(DEADLINE, self.ws.next()).await {
-            Err(_) => bail!("nothing from the server within {DEADLINE:?}"),
+        let msg = match tokio::time::timeout(self.read_deadline, self.ws.next()).await {
+            Err(_) => bail!("nothing from the server within {:?}", self.read_deadline),
             Ok(None) | Ok(Some(Err(_))) => {
                 self.closed.get_or_insert(None);
                 bail!("connection ended");
