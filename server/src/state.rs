@@ -107,12 +107,7 @@ impl Shared {
         for session in self.registry.all_sessions() {
             let names = session.roles().names.clone();
             let Ok(set) = self.roles.resolve(&names) else { continue };
-            let updated = self.registry.update(session.id, &self.events, |rec, _| {
-                rec.roles = set.clone();
-                rec.session.set_roles(set.clone());
-                Ok::<_, usher_core::Error>(((), Vec::new()))
-            });
-            if updated.is_some() {
+            if self.registry.set_roles(session.id, &self.events, &set).is_some() {
                 crate::cmd::change_roles::roles_changed(self, &session, None);
             }
         }
