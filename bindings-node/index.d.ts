@@ -394,7 +394,11 @@ export declare class Topics {
  */
 export declare function _deliver(listener: (value: string) => unknown, values: Array<string>): Promise<number>
 
-/** After `millis` on the shared runtime: `[value, name of the runtime thread]`. */
+/**
+ * After a `millis` timer of the shared runtime: `[value, "usher-rt"]` when
+ * the future was polled inside the shared runtime's context (it is polled
+ * on the JS thread, see `runtime.rs`), `[value, ""]` if not.
+ */
 export declare function _echoAfter(value: string, millis: number): Promise<[string, string]>
 
 /** A promise rejected with the mapped error for `code` after `millis`. */

@@ -44,13 +44,16 @@ pub fn raise(env: Env, code: String) -> napi::Result<()> {
     Err(sample(&code)).or_throw(&env)
 }
 
-/// After `millis` on the shared runtime: `[value, name of the runtime thread]`.
+/// After a `millis` timer of the shared runtime: `[value, "usher-rt"]` when
+/// the future was polled inside the shared runtime's context (it is polled
+/// on the JS thread, see `runtime.rs`), `[value, ""]` if not.
 #[napi(js_name = "_echoAfter", ts_return_type = "Promise<[string, string]>")]
 pub fn echo_after(env: &Env, value: String, millis: u32) -> napi::Result<Object<'_>> {
     runtime::promise(env, async move {
         tokio::time::sleep(Duration::from_millis(millis.into())).await;
-        let thread = std::thread::current().name().unwrap_or("").to_owned();
-        Ok(vec![value, thread])
+        let shared = usher_core::runtime::shared().id();
+        let inside = tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == shared);
+        Ok(vec![value, if inside { "usher-rt" } else { "" }.to_owned()])
     })
 }
 

@@ -28,7 +28,7 @@ where
     U: for<'a> IntoPyObject<'a> + Send + 'static,
 {
     match prepared {
-        Ok(fut) => runtime::future_into_py(py, async move { fut.await.map(map).into_py_result() }),
+        Ok(fut) => runtime::local_future_into_py(py, async move { fut.await.map(map).into_py_result() }),
         Err(e) => runtime::future_into_py(py, async move { Err::<U, _>(e).into_py_result() }),
     }
 }

@@ -14,15 +14,29 @@
 //! threads, which is what made the binding's per-op overhead (SPEC §9, P9)
 //! high when many requests were in flight.
 //!
+//! Request-shaped awaitables (client control) go further: their Rust future is
+//! a [`Task`] polled on the loop's thread itself, first when it is created,
+//! so the request frame is written to the socket by the calling thread, and
+//! then each time its waker posts it here. A call with one request in flight
+//! then costs one thread wake-up (the reply reaching the loop) instead of
+//! three (caller → runtime worker → writer → loop), which is what kept the
+//! per-op overhead (P9) of a lone request high. Polls run detached from the
+//! interpreter.
+//!
 //! Bounds: the queue holds at most one entry per pending awaitable of the
-//! loop (each awaitable is posted once). The wake-up socket carries at most a
+//! loop (each awaitable is posted once; a task is queued at most once at a
+//! time however often it is woken). The wake-up socket carries at most a
 //! byte per drain; if its buffer were ever full, the pending bytes already
 //! guarantee a drain, so a failed write is ignored.
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -31,9 +45,87 @@ use pyo3::sync::PyOnceLock;
 /// awaitable; runs on the loop's thread.
 pub type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
+/// A future whose output is the conversion to run for its awaitable.
+pub type ConvertFuture = Pin<Box<dyn Future<Output = Convert> + Send>>;
+
+/// What the loop's thread has to do for an awaitable.
+enum Entry {
+    /// Resolve it with this result.
+    Done(Py<PyAny>, Convert),
+    /// Poll its task again.
+    Poll(Arc<Task>),
+}
+
+/// A Rust future polled on its loop's thread (see the module docs); its
+/// waker posts it to the loop's mailbox.
+pub struct Task {
+    future: Mutex<Option<ConvertFuture>>,
+    awaitable: Py<PyAny>,
+    mailbox: Arc<Mailbox>,
+    queued: AtomicBool,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task").field("queued", &self.queued).finish_non_exhaustive()
+    }
+}
+
+impl Wake for Task {
+    fn wake(self: Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            let mailbox = Arc::clone(&self.mailbox);
+            mailbox.push(Entry::Poll(self));
+        }
+    }
+}
+
+impl Task {
+    /// A task for `future`, resolving `awaitable` on the loop of `mailbox`.
+    pub fn new(mailbox: Arc<Mailbox>, awaitable: Py<PyAny>, future: ConvertFuture) -> Arc<Self> {
+        Arc::new(Self {
+            future: Mutex::new(Some(future)),
+            awaitable,
+            mailbox,
+            queued: AtomicBool::new(false),
+        })
+    }
+
+    /// Polls the future once (inside the shared runtime's context, so it may
+    /// create timers and spawn); its conversion when it finished. A task that
+    /// finished or was cancelled is not polled.
+    pub fn poll(self: &Arc<Self>) -> Option<Convert> {
+        self.queued.store(false, Ordering::Release);
+        let mut slot = self.future.lock().unwrap_or_else(PoisonError::into_inner);
+        let future = slot.as_mut()?;
+        let waker = Waker::from(Arc::clone(self));
+        let _runtime = usher_core::runtime::shared().enter();
+        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(convert) => {
+                *slot = None;
+                Some(convert)
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    /// Drops the future (its awaitable is done: cancelled, or resolved).
+    pub fn cancel(&self) {
+        let future = self.future.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(future);
+    }
+
+    /// Resolves the awaitable with `convert` (the loop's thread).
+    pub fn resolve(&self, py: Python<'_>, convert: Convert) {
+        if let Err(e) = resolve(py, self.awaitable.bind(py), convert) {
+            e.write_unraisable(py, Some(self.awaitable.bind(py)));
+        }
+    }
+}
+
 /// The runtime threads' side of a loop's [`Completions`].
 pub struct Mailbox {
-    pending: Mutex<Vec<(Py<PyAny>, Convert)>>,
+    pending: Mutex<Vec<Entry>>,
     wake: UnixStream,
 }
 
@@ -47,10 +139,14 @@ impl Mailbox {
     /// Queues the result for `fut` and wakes the loop if it was idle. Never
     /// touches the interpreter.
     pub fn post(&self, fut: Py<PyAny>, convert: Convert) {
+        self.push(Entry::Done(fut, convert));
+    }
+
+    fn push(&self, entry: Entry) {
         let was_empty = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             let was_empty = pending.is_empty();
-            pending.push((fut, convert));
+            pending.push(entry);
             was_empty
         };
         if was_empty {
@@ -91,9 +187,24 @@ impl Completions {
         let mut buf = [0u8; 256];
         while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
         let ready = std::mem::take(&mut *self.mailbox.pending.lock().unwrap_or_else(PoisonError::into_inner));
-        for (fut, convert) in ready {
+        let mut done = Vec::with_capacity(ready.len());
+        let mut tasks = Vec::new();
+        for entry in ready {
+            match entry {
+                Entry::Done(fut, convert) => done.push((fut, convert)),
+                Entry::Poll(task) => tasks.push(task),
+            }
+        }
+        for (fut, convert) in done {
             if let Err(e) = resolve(py, fut.bind(py), convert) {
                 e.write_unraisable(py, Some(fut.bind(py)));
+            }
+        }
+        if !tasks.is_empty() {
+            let finished: Vec<_> =
+                py.detach(|| tasks.into_iter().filter_map(|t| t.poll().map(|c| (t, c))).collect());
+            for (task, convert) in finished {
+                task.resolve(py, convert);
             }
         }
     }

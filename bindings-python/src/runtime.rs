@@ -19,6 +19,7 @@ use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use pyo3::BoundObject;
@@ -178,6 +179,51 @@ where
         );
     });
     py_fut.call_method1(pyo3::intern!(py, "add_done_callback"), (AbortOnDone(task.abort_handle()),))?;
+    Ok(py_fut)
+}
+
+/// Cancels a loop-polled task when its asyncio future is done.
+#[pyclass]
+struct CancelOnDone(Arc<mailbox::Task>);
+
+#[pymethods]
+impl CancelOnDone {
+    fn __call__(&self, _fut: &Bound<'_, PyAny>) {
+        self.0.cancel();
+    }
+}
+
+/// Like [`future_into_py`], but the Rust future is polled on the event loop's
+/// thread (detached from the interpreter) instead of a runtime thread: first
+/// right here, so a request is written to the socket before this returns,
+/// then whenever it is woken (see [`mailbox`]). For futures that only submit
+/// requests and wait for their answers, never for ones that compute or block.
+pub fn local_future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
+    })?;
+    let event_loop = get_loop.bind(py).call0()?;
+    let mailbox = mailbox::for_loop(py, &event_loop)?;
+    let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let task = mailbox::Task::new(
+        mailbox,
+        py_fut.clone().unbind(),
+        Box::pin(async move {
+            let result = fut.await;
+            Box::new(move |py: Python<'_>| {
+                result.and_then(|v| v.into_pyobject(py).map(|o| o.into_any().unbind()).map_err(Into::into))
+            }) as mailbox::Convert
+        }),
+    );
+    if let Some(convert) = py.detach(|| task.poll()) {
+        task.resolve(py, convert);
+    } else {
+        py_fut.call_method1(pyo3::intern!(py, "add_done_callback"), (CancelOnDone(task),))?;
+    }
     Ok(py_fut)
 }
 
