@@ -18,7 +18,7 @@ DEADLINE_S = 10.0
 PUBLISH_DEADLINE_S = 60.0
 # Fields whose dict values are maps compared exactly; other dicts (records)
 # are compared on the fields the expectation names.
-MAP_FIELDS = {"properties", "changed"}
+MAP_FIELDS = {"properties", "changed", "per_server"}
 
 
 class Failure(Exception):
@@ -116,11 +116,11 @@ def any_order(expected: list[Any], actual: list[Any]) -> bool:
     return not left
 
 
-SUBST = re.compile(r"\{(id|repeat):([^}:]*)(?::(\d+))?\}")
+SUBST = re.compile(r"\{(id|url|repeat):([^}:]*)(?::(\d+))?\}")
 
 
 class Run:
-    """One scenario against one server through one backend."""
+    """One scenario against its peers (``peers.py``) through one backend."""
 
     def __init__(self, backend: Backend, server: Any, scenario: dict[str, Any]) -> None:
         self.b = backend
@@ -141,6 +141,8 @@ class Run:
             def one(m: re.Match[str]) -> str:
                 if m.group(1) == "id":
                     return self.ids[m.group(2)]
+                if m.group(1) == "url":
+                    return self.server.urls[m.group(2)]
                 return m.group(2) * int(m.group(3) or "1")
             return SUBST.sub(one, value)
         if isinstance(value, list):
@@ -306,6 +308,21 @@ class Run:
             if self.loop.time() > end:
                 raise Failure(f"no {want} within {PUBLISH_DEADLINE_S}s of publishing")
             await asyncio.gather(*(self.b.update(session, path, value) for _ in range(16)))
+
+    async def do_freeze(self, step: dict[str, Any]) -> None:
+        await self.command("freeze", "frozen", step["server"])
+
+    async def do_thaw(self, step: dict[str, Any]) -> None:
+        await self.command("thaw", "thawed", step["server"])
+
+    async def command(self, verb: str, done: str, server: str) -> None:
+        """A command to the scenario's helper (SIGSTOP / SIGCONT a member)."""
+        try:
+            answer = await asyncio.to_thread(self.server.command, f"{verb} {server}")
+        except Exception as e:  # noqa: BLE001 - no helper, or it died
+            raise Failure(str(e)) from None
+        if answer != f"{done} {server}":
+            raise Failure(f"{verb} {server} answered {answer!r}")
 
     async def do_filter_cases(self, step: dict[str, Any]) -> None:
         who, failures = step["as"], []
