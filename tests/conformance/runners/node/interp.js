@@ -81,6 +81,7 @@ class Run {
     this.registrations = {}
     this.consumers = {}
     this.cursors = {}
+    this.frozen = new Set()
   }
 
   subst(v) {
@@ -116,6 +117,8 @@ class Run {
         }
       }
     } finally {
+      // A scenario that failed while a member was frozen: its sessions there could not close.
+      for (const server of [...this.frozen]) await quietly(this.command('thaw', 'thawed', server))
       for (const reg of Object.values(this.registrations)) await quietly(this.b.unregister(reg))
       for (const consumer of Object.values(this.consumers)) await quietly(this.b.resume(consumer))
       for (const session of Object.values(this.sessions)) await quietly(this.b.closeSession(session))
@@ -271,6 +274,8 @@ class Run {
       throw new Failure(e.message)
     }
     if (answer !== `${done} ${server}`) throw new Failure(`${verb} ${server} answered ${JSON.stringify(answer)}`)
+    if (verb === 'freeze') this.frozen.add(server)
+    else this.frozen.delete(server)
   }
 
   async do_filter_cases(step) {

@@ -132,6 +132,7 @@ class Run:
         self.registrations: dict[str, Any] = {}
         self.consumers: dict[str, Any] = {}
         self.cursors: dict[str, str | None] = {}
+        self.frozen: set[str] = set()
         self.loop = asyncio.get_running_loop()
 
     # --- names and ids ------------------------------------------------------
@@ -176,6 +177,10 @@ class Run:
                 except Failure as e:
                     raise Failure(f"step {index + 1} ({step['do']}): {e}") from None
         finally:
+            # A scenario that failed while a member was frozen: its sessions
+            # there could not close.
+            for server in list(self.frozen):
+                await _quietly(self.command("thaw", "thawed", server))
             for reg in self.registrations.values():
                 await _quietly(self.b.unregister(reg))
             for consumer in self.consumers.values():
@@ -323,6 +328,10 @@ class Run:
             raise Failure(str(e)) from None
         if answer != f"{done} {server}":
             raise Failure(f"{verb} {server} answered {answer!r}")
+        if verb == "freeze":
+            self.frozen.add(server)
+        else:
+            self.frozen.discard(server)
 
     async def do_filter_cases(self, step: dict[str, Any]) -> None:
         who, failures = step["as"], []

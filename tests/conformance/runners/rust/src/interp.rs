@@ -37,6 +37,7 @@ pub struct Run<'a> {
     registrations: HashMap<String, ListenerRegistration>,
     consumers: HashMap<String, Subscription>,
     cursors: HashMap<String, Value>,
+    frozen: Vec<String>,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -59,12 +60,18 @@ impl<'a> Run<'a> {
             registrations: HashMap::new(),
             consumers: HashMap::new(),
             cursors: HashMap::new(),
+            frozen: Vec::new(),
         }
     }
 
     /// Runs the scenario, then closes what it opened.
     pub async fn run(mut self, scenario: &Value) -> anyhow::Result<()> {
         let outcome = self.steps(scenario).await;
+        // A scenario that failed while a member was frozen: its sessions
+        // there could not close.
+        for name in std::mem::take(&mut self.frozen) {
+            let _ = self.server.command(&format!("thaw {name}"), &format!("thawed {name}")).await;
+        }
         for (_, reg) in self.registrations.drain() {
             let _ = timeout(DEADLINE, reg.close()).await;
         }
@@ -231,7 +238,12 @@ impl<'a> Run<'a> {
             "freeze" | "thaw" => {
                 let server = text(&step["server"]);
                 let done = if what == "freeze" { "frozen" } else { "thawed" };
-                self.server.command(&format!("{what} {server}"), &format!("{done} {server}")).await
+                self.server.command(&format!("{what} {server}"), &format!("{done} {server}")).await?;
+                self.frozen.retain(|n| *n != server);
+                if what == "freeze" {
+                    self.frozen.push(server);
+                }
+                Ok(())
             }
             "filter_cases" => self.filter_cases(step).await,
             op if OPERATIONS.contains(&op) => {
