@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The cross-language conformance suite (tests/conformance): every scenario
-# through each language's runner, each against fresh real servers, then the
-# parity table (scenarios x languages), which fails unless every cell passes.
+# through each language's runner, each against fresh real servers (or the
+# cluster / fake peer that usher-conformance's helper starts: nats-server is
+# needed), then the parity table (scenarios x languages), which fails unless
+# every cell passes.
 #
 # It reuses what the binding steps built and builds nothing heavy itself:
 #   python: the venv with the usher wheel (scripts/python-test.sh)

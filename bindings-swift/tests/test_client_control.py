@@ -549,7 +549,8 @@ async def test_protocol_error_from_a_server_that_is_not_usher() -> None:
 
 # CLUSTER_ROUTING needs a cluster member that does not answer, and INTERNAL a
 # bug: neither can come from one healthy server. Their mapping (case, code,
-# associated values) is covered through `selftest_raise` in test_uniffi.py.
+# associated values) is covered through `selftest_raise` in test_uniffi.py,
+# and end to end by tests/conformance (errors_cluster_routing, errors_internal).
 
 
 # --- small fakes for the transport errors --------------------------------------

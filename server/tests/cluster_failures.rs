@@ -44,6 +44,12 @@ async fn a_killed_server_is_unreachable_then_dropped_then_rejoins() {
     assert_eq!(partial.unreachable, vec!["c".to_owned()]);
     assert_eq!(per_server(partial), vec![("a", 0), ("b", 1)]);
     assert_eq!(partial.total, 1);
+    // The detailed twin returns that partial result instead (SPEC §4.1).
+    let r = within(admin.clients().count_detailed("grp is 'k'")).await.expect("the partial result");
+    assert_eq!(
+        (r.total, per_server(&r), r.unreachable.clone()),
+        (1, vec![("a", 0), ("b", 1)], vec!["c".to_owned()])
+    );
     // By id, a member that does not answer is CLUSTER_ROUTING too.
     let started = Instant::now();
     let e = within(admin.clients().close(on_c.id())).await.expect_err("c cannot answer");

@@ -7,8 +7,9 @@
 //! `CLUSTER_ROUTING`). By filter: the local part runs first (it also
 //! validates the filter, so a bad filter costs no NATS traffic), then every
 //! member is asked in parallel, each for at most the deadline, and the
-//! results are summed; unanswered members are listed in `unreachable` and
-//! make the call fail with `CLUSTER_ROUTING` carrying the partial result.
+//! results are summed; unanswered members are listed in `unreachable` of
+//! the answer, the partial result: the client's plain call raises
+//! `CLUSTER_ROUTING` carrying it, its detailed twin returns it (SPEC §4.1).
 //!
 //! On the receiving server ([`serve`]) the operation runs through the same
 //! command code as a local one, for a stand-in of the caller built from the
@@ -267,13 +268,16 @@ async fn fan_out(
         &mut merged,
         &mut limit_error,
     );
-    local.result = if !merged.unreachable.is_empty() {
-        Err(WireError::from(routing_error(merged)))
-    } else if let Some(mut e) = limit_error {
-        e.details = ErrorDetails::Result(Box::new(merged));
-        Err(e)
-    } else {
-        Ok(Reply::Result(merged))
+    // A partial result is an answer, not an error: the detailed twin must
+    // return it (SPEC §4.1: `unreachable` is part of the FilterResult), and
+    // the client's plain call turns a non-empty `unreachable` into
+    // CLUSTER_ROUTING itself (before LIMIT_EXCEEDED for rejected sessions).
+    local.result = match limit_error {
+        Some(mut e) if merged.unreachable.is_empty() => {
+            e.details = ErrorDetails::Result(Box::new(merged));
+            Err(e)
+        }
+        _ => Ok(Reply::Result(merged)),
     };
     local
 }

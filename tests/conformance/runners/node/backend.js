@@ -17,7 +17,14 @@ class BindingError extends Error {
 }
 
 function filterResult(r) {
-  return { total: r.total, denied: r.denied, rejected: r.rejected, changed: r.changed, unreachable: r.unreachable }
+  return {
+    total: r.total,
+    per_server: r.perServer,
+    denied: r.denied,
+    rejected: r.rejected,
+    changed: r.changed,
+    unreachable: r.unreachable,
+  }
 }
 
 function policy(p) {

@@ -8,7 +8,7 @@ const { BindingError } = require('./backend')
 
 const DEADLINE_MS = 10000
 const PUBLISH_DEADLINE_MS = 60000
-const MAP_FIELDS = new Set(['properties', 'changed'])
+const MAP_FIELDS = new Set(['properties', 'changed', 'per_server'])
 const OPERATIONS = new Set([
   'close', 'change_roles', 'get_session_properties', 'set_session_properties',
   'set_conflated', 'set_throttled', 'fetch_sessions', 'count',
@@ -70,7 +70,7 @@ class Sink {
   }
 }
 
-const SUBST = /\{(id|repeat):([^}:]*)(?::(\d+))?\}/g
+const SUBST = /\{(id|url|repeat):([^}:]*)(?::(\d+))?\}/g
 
 class Run {
   constructor(backend, server, scenario) {
@@ -81,10 +81,16 @@ class Run {
     this.registrations = {}
     this.consumers = {}
     this.cursors = {}
+    this.frozen = new Set()
   }
 
   subst(v) {
-    if (typeof v === 'string') return v.replace(SUBST, (_, kind, arg, n) => (kind === 'id' ? this.ids[arg] : arg.repeat(Number(n ?? 1))))
+    if (typeof v === 'string') {
+      return v.replace(SUBST, (_, kind, arg, n) => {
+        if (kind === 'id') return this.ids[arg]
+        return kind === 'url' ? this.server.urls[arg] : arg.repeat(Number(n ?? 1))
+      })
+    }
     if (Array.isArray(v)) return v.map((x) => this.subst(x))
     if (isObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.subst(x)]))
     return v
@@ -111,6 +117,8 @@ class Run {
         }
       }
     } finally {
+      // A scenario that failed while a member was frozen: its sessions there could not close.
+      for (const server of [...this.frozen]) await quietly(this.command('thaw', 'thawed', server))
       for (const reg of Object.values(this.registrations)) await quietly(this.b.unregister(reg))
       for (const consumer of Object.values(this.consumers)) await quietly(this.b.resume(consumer))
       for (const session of Object.values(this.sessions)) await quietly(this.b.closeSession(session))
@@ -247,6 +255,27 @@ class Run {
       if (Date.now() > end) throw new Failure(`no ${JSON.stringify(step.event)} within ${PUBLISH_DEADLINE_MS} ms of publishing`)
       await Promise.all(Array.from({ length: 16 }, () => this.b.update(session, step.topic, value)))
     }
+  }
+
+  do_freeze(step) {
+    return this.command('freeze', 'frozen', step.server)
+  }
+
+  do_thaw(step) {
+    return this.command('thaw', 'thawed', step.server)
+  }
+
+  /** A command to the scenario's helper (SIGSTOP / SIGCONT a member). */
+  async command(verb, done, server) {
+    let answer
+    try {
+      answer = await this.server.command(`${verb} ${server}`)
+    } catch (e) {
+      throw new Failure(e.message)
+    }
+    if (answer !== `${done} ${server}`) throw new Failure(`${verb} ${server} answered ${JSON.stringify(answer)}`)
+    if (verb === 'freeze') this.frozen.add(server)
+    else this.frozen.delete(server)
   }
 
   async do_filter_cases(step) {

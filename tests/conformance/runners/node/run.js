@@ -5,11 +5,11 @@
 //   node tests/conformance/runners/node/run.js [--only NAME-PART]
 //
 // Each scenario gets a fresh usher-server (port 0 on 127.0.0.1), started by
-// the Node binding's own test helper.
+// the Node binding's own test helper, or the peers it asks for (./peers.js).
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { startServer } = require('../../../../bindings-node/test/server')
+const { startPeers } = require('./peers')
 const { backend } = require('./backend')
 const { Run, Failure } = require('./interp')
 
@@ -17,7 +17,7 @@ const ROOT = path.resolve(__dirname, '..', '..', '..', '..')
 const SCENARIO_TIMEOUT_MS = 120000
 
 async function runOne(scenario) {
-  const server = await startServer()
+  const server = await startPeers(scenario)
   let timer
   try {
     const timeout = new Promise((_, reject) => {

@@ -24,8 +24,8 @@ import usher_swift as u  # noqa: E402
 
 
 def filter_result(r: Any) -> dict[str, Any]:
-    return {"total": r.total, "denied": r.denied, "rejected": r.rejected,
-            "changed": r.changed, "unreachable": r.unreachable}
+    return {"total": r.total, "per_server": dict(r.per_server), "denied": r.denied, "rejected": r.rejected,
+            "changed": r.changed, "unreachable": list(r.unreachable)}
 
 
 def throttler_data(t: Any) -> dict[str, Any]:
@@ -217,7 +217,10 @@ class UniffiBackend:
         await registration.close()
 
     async def add_topic(self, session: Any, path: str) -> None:
-        await session.topics_handle().add(path, b"")
+        try:
+            await session.topics_handle().add(path, b"")
+        except u.UsherError as e:
+            raise error(e) from None
 
     async def update(self, session: Any, path: str, value: bytes) -> None:
         await session.topics_handle().update(path, value)

@@ -11,8 +11,8 @@ from interp import BindingError, Sink
 
 
 def filter_result(r: usher.FilterResult) -> dict[str, Any]:
-    return {"total": r.total, "denied": r.denied, "rejected": r.rejected,
-            "changed": r.changed, "unreachable": r.unreachable}
+    return {"total": r.total, "per_server": dict(r.per_server), "denied": r.denied, "rejected": r.rejected,
+            "changed": r.changed, "unreachable": list(r.unreachable)}
 
 
 def policy(p: usher.QueuePolicy) -> dict[str, Any]:
@@ -163,7 +163,10 @@ class UsherBackend:
         await registration.close()
 
     async def add_topic(self, session: usher.Session, path: str) -> None:
-        await session.topics.add(path, b"")
+        try:
+            await session.topics.add(path, b"")
+        except usher.UsherError as e:
+            raise error(e) from None
 
     async def update(self, session: usher.Session, path: str, value: bytes) -> None:
         await session.topics.update(path, value)

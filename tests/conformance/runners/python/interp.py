@@ -18,7 +18,7 @@ DEADLINE_S = 10.0
 PUBLISH_DEADLINE_S = 60.0
 # Fields whose dict values are maps compared exactly; other dicts (records)
 # are compared on the fields the expectation names.
-MAP_FIELDS = {"properties", "changed"}
+MAP_FIELDS = {"properties", "changed", "per_server"}
 
 
 class Failure(Exception):
@@ -116,11 +116,11 @@ def any_order(expected: list[Any], actual: list[Any]) -> bool:
     return not left
 
 
-SUBST = re.compile(r"\{(id|repeat):([^}:]*)(?::(\d+))?\}")
+SUBST = re.compile(r"\{(id|url|repeat):([^}:]*)(?::(\d+))?\}")
 
 
 class Run:
-    """One scenario against one server through one backend."""
+    """One scenario against its peers (``peers.py``) through one backend."""
 
     def __init__(self, backend: Backend, server: Any, scenario: dict[str, Any]) -> None:
         self.b = backend
@@ -132,6 +132,7 @@ class Run:
         self.registrations: dict[str, Any] = {}
         self.consumers: dict[str, Any] = {}
         self.cursors: dict[str, str | None] = {}
+        self.frozen: set[str] = set()
         self.loop = asyncio.get_running_loop()
 
     # --- names and ids ------------------------------------------------------
@@ -141,6 +142,8 @@ class Run:
             def one(m: re.Match[str]) -> str:
                 if m.group(1) == "id":
                     return self.ids[m.group(2)]
+                if m.group(1) == "url":
+                    return self.server.urls[m.group(2)]
                 return m.group(2) * int(m.group(3) or "1")
             return SUBST.sub(one, value)
         if isinstance(value, list):
@@ -174,6 +177,10 @@ class Run:
                 except Failure as e:
                     raise Failure(f"step {index + 1} ({step['do']}): {e}") from None
         finally:
+            # A scenario that failed while a member was frozen: its sessions
+            # there could not close.
+            for server in list(self.frozen):
+                await _quietly(self.command("thaw", "thawed", server))
             for reg in self.registrations.values():
                 await _quietly(self.b.unregister(reg))
             for consumer in self.consumers.values():
@@ -306,6 +313,25 @@ class Run:
             if self.loop.time() > end:
                 raise Failure(f"no {want} within {PUBLISH_DEADLINE_S}s of publishing")
             await asyncio.gather(*(self.b.update(session, path, value) for _ in range(16)))
+
+    async def do_freeze(self, step: dict[str, Any]) -> None:
+        await self.command("freeze", "frozen", step["server"])
+
+    async def do_thaw(self, step: dict[str, Any]) -> None:
+        await self.command("thaw", "thawed", step["server"])
+
+    async def command(self, verb: str, done: str, server: str) -> None:
+        """A command to the scenario's helper (SIGSTOP / SIGCONT a member)."""
+        try:
+            answer = await asyncio.to_thread(self.server.command, f"{verb} {server}")
+        except Exception as e:  # noqa: BLE001 - no helper, or it died
+            raise Failure(str(e)) from None
+        if answer != f"{done} {server}":
+            raise Failure(f"{verb} {server} answered {answer!r}")
+        if verb == "freeze":
+            self.frozen.add(server)
+        else:
+            self.frozen.discard(server)
 
     async def do_filter_cases(self, step: dict[str, Any]) -> None:
         who, failures = step["as"], []

@@ -5,7 +5,7 @@
     python run.py --backend uniffi   # UniFFI-generated Python, for Swift -> swift.json
 
 Each scenario gets a fresh ``usher-server`` (port 0 on 127.0.0.1) started by
-the Python binding's own test helper.
+the Python binding's own test helper, or the peers it asks for (``peers.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "bindings-python" / "tests"))
 sys.path.insert(0, str(HERE))
 
 from interp import Failure, Run  # noqa: E402
-from usher_server import start_server  # noqa: E402
+from peers import start_peers  # noqa: E402
 
 SCENARIO_TIMEOUT_S = 120.0
 
@@ -41,11 +41,11 @@ def load_scenarios(only: str | None) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def run_one(backend: Any, scenario: dict[str, Any]) -> None:
-    server = start_server()
+    peers = start_peers(scenario)
     try:
-        await asyncio.wait_for(Run(backend, server, scenario).run(), SCENARIO_TIMEOUT_S)
+        await asyncio.wait_for(Run(backend, peers, scenario).run(), SCENARIO_TIMEOUT_S)
     finally:
-        server.stop()
+        peers.stop()
 
 
 async def main() -> int:

@@ -69,7 +69,8 @@ pub fn error(e: &Error) -> Value {
 }
 
 fn filter_result(r: &FilterResult) -> Value {
-    json!({"total": r.total, "denied": r.denied, "rejected": r.rejected, "changed": r.changed, "unreachable": r.unreachable})
+    json!({"total": r.total, "per_server": r.per_server, "denied": r.denied, "rejected": r.rejected,
+           "changed": r.changed, "unreachable": r.unreachable})
 }
 
 fn policy(p: &QueuePolicy) -> Value {

@@ -13,7 +13,7 @@ use usher_core::client::{ListenerRegistration, Session, Subscription};
 
 use crate::backend::{self, Sink};
 use crate::matching::{any_order, matches, subst};
-use crate::server::Server;
+use crate::peers::Peers;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 const PUBLISH_DEADLINE: Duration = Duration::from_secs(60);
@@ -28,15 +28,16 @@ const OPERATIONS: [&str; 8] = [
     "count",
 ];
 
-/// One scenario against one server.
+/// One scenario against its peers.
 pub struct Run<'a> {
-    server: &'a Server,
+    server: &'a mut Peers,
     sessions: HashMap<String, Session>,
     ids: Vec<(String, String)>,
     sinks: HashMap<String, (Arc<Sink>, usize)>,
     registrations: HashMap<String, ListenerRegistration>,
     consumers: HashMap<String, Subscription>,
     cursors: HashMap<String, Value>,
+    frozen: Vec<String>,
 }
 
 impl std::fmt::Debug for Run<'_> {
@@ -50,7 +51,7 @@ fn text(v: &Value) -> String {
 }
 
 impl<'a> Run<'a> {
-    pub fn new(server: &'a Server) -> Self {
+    pub fn new(server: &'a mut Peers) -> Self {
         Run {
             server,
             sessions: HashMap::new(),
@@ -59,12 +60,18 @@ impl<'a> Run<'a> {
             registrations: HashMap::new(),
             consumers: HashMap::new(),
             cursors: HashMap::new(),
+            frozen: Vec::new(),
         }
     }
 
     /// Runs the scenario, then closes what it opened.
     pub async fn run(mut self, scenario: &Value) -> anyhow::Result<()> {
         let outcome = self.steps(scenario).await;
+        // A scenario that failed while a member was frozen: its sessions
+        // there could not close.
+        for name in std::mem::take(&mut self.frozen) {
+            let _ = self.server.command(&format!("thaw {name}"), &format!("thawed {name}")).await;
+        }
         for (_, reg) in self.registrations.drain() {
             let _ = timeout(DEADLINE, reg.close()).await;
         }
@@ -89,9 +96,12 @@ impl<'a> Run<'a> {
     }
 
     fn subst(&self, v: &Value) -> Value {
-        let id_of = |name: &str| self.ids.iter().find(|(n, _)| n == name).map(|(_, id)| id.clone());
+        let lookup = |kind: &str, name: &str| match kind {
+            "id" => self.ids.iter().find(|(n, _)| n == name).map(|(_, id)| id.clone()),
+            _ => self.server.urls.get(name).cloned(),
+        };
         match v {
-            Value::String(s) => Value::String(subst(s, &id_of)),
+            Value::String(s) => Value::String(subst(s, &lookup)),
             Value::Array(a) => Value::Array(a.iter().map(|x| self.subst(x)).collect()),
             Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), self.subst(x))).collect()),
             other => other.clone(),
@@ -225,6 +235,16 @@ impl<'a> Run<'a> {
                 Ok(())
             }
             "publish_until" => self.publish_until(step).await,
+            "freeze" | "thaw" => {
+                let server = text(&step["server"]);
+                let done = if what == "freeze" { "frozen" } else { "thawed" };
+                self.server.command(&format!("{what} {server}"), &format!("{done} {server}")).await?;
+                self.frozen.retain(|n| *n != server);
+                if what == "freeze" {
+                    self.frozen.push(server);
+                }
+                Ok(())
+            }
             "filter_cases" => self.filter_cases(step).await,
             op if OPERATIONS.contains(&op) => {
                 let mut args = step.clone();

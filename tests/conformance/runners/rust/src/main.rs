@@ -1,13 +1,21 @@
 //! The Rust runner of the conformance suite (tests/conformance/README.md):
-//! every scenario against a fresh `usher-server`, through usher-core's
-//! client; writes `target/conformance/rust.json` (scenario -> pass/fail +
-//! message).
+//! every scenario against fresh peers (a real `usher-server`, or what the
+//! scenario asks for), through usher-core's client; writes
+//! `target/conformance/rust.json` (scenario -> pass/fail + message).
 //!
 //! `cargo run -p usher-conformance -- [--only NAME-PART]`
+//!
+//! The same binary is the peer helper every runner starts for the scenarios
+//! that need more than one plain server:
+//! `usher-conformance cluster --servers N [--deadline-ms D]` (cluster.rs) and
+//! `usher-conformance fake-server` (fake.rs).
 
 mod backend;
+mod cluster;
+mod fake;
 mod interp;
 mod matching;
+mod peers;
 mod server;
 
 use std::path::PathBuf;
@@ -22,15 +30,21 @@ fn root() -> PathBuf {
 }
 
 async fn run_one(scenario: &Value) -> anyhow::Result<()> {
-    let server = server::Server::start().await?;
-    let outcome = tokio::time::timeout(SCENARIO_TIMEOUT, interp::Run::new(&server).run(scenario)).await;
-    server.stop().await;
+    let mut peers = peers::Peers::start(scenario).await?;
+    let outcome = tokio::time::timeout(SCENARIO_TIMEOUT, interp::Run::new(&mut peers).run(scenario)).await;
+    peers.stop().await;
     outcome.map_err(|_| anyhow::anyhow!("scenario not done within {SCENARIO_TIMEOUT:?}"))?
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        // Blocking on purpose: threads read the children's pipes.
+        Some("cluster") => return tokio::task::block_in_place(|| cluster::main(&args[2..])),
+        Some("fake-server") => return fake::main().await,
+        _ => {}
+    }
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let folder = root().join("tests/conformance/scenarios");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)?

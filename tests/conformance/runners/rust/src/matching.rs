@@ -1,10 +1,11 @@
 //! The matching rules of tests/conformance/README.md, shared by every
 //! runner: records match on the fields the expectation names, maps (the
-//! fields `properties` and `changed`) and lists in full, scalars by value.
+//! fields `properties`, `changed` and `per_server`) and lists in full,
+//! scalars by value.
 
 use serde_json::Value;
 
-const MAP_FIELDS: [&str; 2] = ["properties", "changed"];
+const MAP_FIELDS: [&str; 3] = ["properties", "changed", "per_server"];
 
 /// `expected` describes `actual`; `exact` compares objects key for key.
 pub fn matches(expected: &Value, actual: &Value, exact: bool) -> bool {
@@ -37,8 +38,10 @@ pub fn any_order(expected: &[Value], actual: &[Value]) -> bool {
     left.is_empty()
 }
 
-/// Replaces `{id:NAME}` by the session's id and `{repeat:C:N}` by C N times.
-pub fn subst(text: &str, id_of: &dyn Fn(&str) -> Option<String>) -> String {
+/// Replaces `{id:NAME}` by the session's id, `{url:NAME}` by that peer's
+/// URL (both looked up by `lookup(kind, name)`) and `{repeat:C:N}` by C N
+/// times.
+pub fn subst(text: &str, lookup: &dyn Fn(&str, &str) -> Option<String>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find('{') {
@@ -48,7 +51,7 @@ pub fn subst(text: &str, id_of: &dyn Fn(&str) -> Option<String>) -> String {
         let inner = &tail[1..end];
         let parts: Vec<&str> = inner.split(':').collect();
         let replaced = match parts.as_slice() {
-            ["id", name] => id_of(name),
+            [kind @ ("id" | "url"), name] => lookup(kind, name),
             ["repeat", c, n] => n.parse::<usize>().ok().map(|n| c.repeat(n)),
             _ => None,
         };
@@ -86,7 +89,7 @@ mod tests {
 
     #[test]
     fn substitutes_ids_and_repeats() {
-        let id = |n: &str| (n == "a").then(|| "ID".to_owned());
-        assert_eq!(subst("x {id:a} {repeat:z:3} {other}", &id), "x ID zzz {other}");
+        let lookup = |kind: &str, n: &str| (n == "a").then(|| format!("{kind}-A"));
+        assert_eq!(subst("x {id:a} {url:a} {repeat:z:3} {other}", &lookup), "x id-A url-A zzz {other}");
     }
 }

@@ -23,7 +23,7 @@ pub struct Server {
 }
 
 /// `$USHER_SERVER`, else `usher-server` in the target directory's debug profile.
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("USHER_SERVER") {
         return PathBuf::from(path);
     }
