@@ -27,8 +27,26 @@ where
     T: Send + 'static,
     U: for<'a> IntoPyObject<'a> + Send + 'static,
 {
+    spawn_watching(py, None, prepared, map)
+}
+
+/// [`spawn`] for a request on the session whose socket is `socket` (the loop
+/// then wakes when the answer arrives, see `crate::watch`).
+fn spawn_watching<'py, T, U, F>(
+    py: Python<'py>,
+    socket: Option<std::os::fd::RawFd>,
+    prepared: Result<F, Error>,
+    map: fn(T) -> U,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+    T: Send + 'static,
+    U: for<'a> IntoPyObject<'a> + Send + 'static,
+{
     match prepared {
-        Ok(fut) => runtime::local_future_into_py(py, async move { fut.await.map(map).into_py_result() }),
+        Ok(fut) => {
+            runtime::local_future_into_py(py, socket, async move { fut.await.map(map).into_py_result() })
+        }
         Err(e) => runtime::future_into_py(py, async move { Err::<U, _>(e).into_py_result() }),
     }
 }
@@ -51,6 +69,21 @@ pub struct ClientControl {
 }
 
 impl ClientControl {
+    /// [`spawn_watching`] this session's socket.
+    fn spawn<'py, T, U, F>(
+        &self,
+        py: Python<'py>,
+        prepared: Result<F, Error>,
+        map: fn(T) -> U,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: Future<Output = Result<T, Error>> + Send + 'static,
+        T: Send + 'static,
+        U: for<'a> IntoPyObject<'a> + Send + 'static,
+    {
+        spawn_watching(py, self.inner.socket_fd(), prepared, map)
+    }
+
     fn with(&self, max_targets: Option<&Bound<'_, PyAny>>) -> Result<client::ClientControl, Error> {
         Ok(match convert::opt_u64("max_targets", max_targets)? {
             Some(n) => self.inner.max_targets(n),
@@ -117,7 +150,7 @@ impl ClientControl {
         max_targets: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = self.close_op(sessions, max_targets).map(|(c, t)| c.close(t));
-        spawn(py, prepared, same)
+        self.spawn(py, prepared, same)
     }
 
     /// `close` resolving to the full `FilterResult`.
@@ -129,7 +162,7 @@ impl ClientControl {
         max_targets: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = self.close_op(sessions, max_targets).map(|(c, t)| c.close_detailed(t));
-        spawn(py, prepared, FilterResult::from)
+        self.spawn(py, prepared, FilterResult::from)
     }
 
     /// Removes and adds roles; the two may not share a role nor both be empty.
@@ -145,7 +178,7 @@ impl ClientControl {
         let prepared = self
             .roles_op(sessions, roles_to_remove, roles_to_add, max_targets)
             .map(|(c, t, r, a)| c.change_roles(t, r, a));
-        spawn(py, prepared, same)
+        self.spawn(py, prepared, same)
     }
 
     /// `change_roles` resolving to the full `FilterResult`.
@@ -161,7 +194,7 @@ impl ClientControl {
         let prepared = self
             .roles_op(sessions, roles_to_remove, roles_to_add, max_targets)
             .map(|(c, t, r, a)| c.change_roles_detailed(t, r, a));
-        spawn(py, prepared, FilterResult::from)
+        self.spawn(py, prepared, FilterResult::from)
     }
 
     /// One session's properties: names, `"*F"` (all fixed), `"*U"` (all user).
@@ -174,7 +207,7 @@ impl ClientControl {
         let prepared = convert::session_id(session_id)
             .and_then(|id| Ok((id, convert::strings("keys", keys)?)))
             .map(|(id, keys)| self.inner.get_session_properties(id, keys));
-        spawn(py, prepared, same)
+        self.spawn(py, prepared, same)
     }
 
     /// Sets properties (a `None` value removes the key); resolves to the count.
@@ -188,7 +221,7 @@ impl ClientControl {
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared =
             self.props_op(sessions, props, max_targets).map(|(c, t, p)| c.set_session_properties(t, p));
-        spawn(py, prepared, same)
+        self.spawn(py, prepared, same)
     }
 
     /// `set_session_properties` resolving to the full `FilterResult` (by id,
@@ -204,7 +237,7 @@ impl ClientControl {
         let prepared = self
             .props_op(sessions, props, max_targets)
             .map(|(c, t, p)| c.set_session_properties_detailed(t, p));
-        spawn(py, prepared, FilterResult::from)
+        self.spawn(py, prepared, FilterResult::from)
     }
 
     /// Turns conflation on or off; resolves to the count.
@@ -219,7 +252,7 @@ impl ClientControl {
         let prepared = self
             .close_op(sessions, max_targets)
             .and_then(|(c, t)| Ok(c.set_conflated(t, convert::boolean("conflated", conflated)?)));
-        spawn(py, prepared, same)
+        self.spawn(py, prepared, same)
     }
 
     /// `set_conflated` resolving to the full `FilterResult`.
@@ -234,7 +267,7 @@ impl ClientControl {
         let prepared = self
             .close_op(sessions, max_targets)
             .and_then(|(c, t)| Ok(c.set_conflated_detailed(t, convert::boolean("conflated", conflated)?)));
-        spawn(py, prepared, FilterResult::from)
+        self.spawn(py, prepared, FilterResult::from)
     }
 
     /// Sets the throttler (`usher.Throttler`); resolves to the count.
@@ -249,7 +282,7 @@ impl ClientControl {
         let prepared = self
             .close_op(sessions, max_targets)
             .and_then(|(c, t)| Ok(c.set_throttled(t, Self::throttler(throttler)?)));
-        spawn(py, prepared, same)
+        self.spawn(py, prepared, same)
     }
 
     /// `set_throttled` resolving to the full `FilterResult`.
@@ -264,7 +297,7 @@ impl ClientControl {
         let prepared = self
             .close_op(sessions, max_targets)
             .and_then(|(c, t)| Ok(c.set_throttled_detailed(t, Self::throttler(throttler)?)));
-        spawn(py, prepared, FilterResult::from)
+        self.spawn(py, prepared, FilterResult::from)
     }
 
     /// A page of matching sessions with the requested properties.
@@ -294,13 +327,13 @@ impl ClientControl {
             })
         })();
         let prepared = request.map(|r| self.inner.fetch_sessions(r));
-        spawn(py, prepared, SessionPage::from)
+        self.spawn(py, prepared, SessionPage::from)
     }
 
     /// How many sessions match `filter` (acts on none).
     fn count<'py>(&self, py: Python<'py>, filter: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let prepared = convert::string("filter", filter).map(|f| self.inner.count(f));
-        spawn(py, prepared, same)
+        self.spawn(py, prepared, same)
     }
 
     /// `count` resolving to a `FilterResult` (the count per server).
@@ -310,7 +343,7 @@ impl ClientControl {
         filter: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = convert::string("filter", filter).map(|f| self.inner.count_detailed(f));
-        spawn(py, prepared, FilterResult::from)
+        self.spawn(py, prepared, FilterResult::from)
     }
 
     /// Registers a session-event listener: an object with `on_event(event)`

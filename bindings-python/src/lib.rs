@@ -20,6 +20,7 @@ mod selftest;
 pub mod session;
 pub mod topics;
 pub mod types;
+pub mod watch;
 
 /// The package version, which is the workspace version.
 #[pyfunction]

@@ -23,6 +23,10 @@
 //! per-op overhead (P9) of a lone request high. Polls run detached from the
 //! interpreter.
 //!
+//! With one request in flight, its session's socket is watched too, so the
+//! loop's thread wakes together with the runtime thread that reads the
+//! answer rather than after it (see [`crate::watch`]).
+//!
 //! Bounds: the queue holds at most one entry per pending awaitable of the
 //! loop (each awaitable is posted once; a task is queued at most once at a
 //! time however often it is woken). The wake-up socket carries at most a
@@ -31,7 +35,6 @@
 
 use std::future::Future;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +43,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+
+use crate::watch::Watch;
 
 /// Turns a finished Rust result into the Python value (or exception) of its
 /// awaitable; runs on the loop's thread.
@@ -127,6 +132,8 @@ impl Task {
 pub struct Mailbox {
     pending: Mutex<Vec<Entry>>,
     wake: UnixStream,
+    /// What the loop watches (the read end of `wake` and armed sockets).
+    pub watch: Watch,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -136,6 +143,20 @@ impl std::fmt::Debug for Mailbox {
 }
 
 impl Mailbox {
+    fn take(&self) -> Vec<Entry> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Waits (yielding the CPU) until something is queued, at most `limit`.
+    fn wait_for_entries(&self, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while self.pending.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+            && start.elapsed() < limit
+        {
+            std::thread::yield_now();
+        }
+    }
+
     /// Queues the result for `fut` and wakes the loop if it was idle. Never
     /// touches the interpreter.
     pub fn post(&self, fut: Py<PyAny>, convert: Convert) {
@@ -172,21 +193,28 @@ impl Completions {
         let (reader, wake) = UnixStream::pair()?;
         reader.set_nonblocking(true)?;
         wake.set_nonblocking(true)?;
-        Ok(Self { mailbox: Arc::new(Mailbox { pending: Mutex::new(Vec::new()), wake }), reader })
+        let watch = Watch::new(&reader)?;
+        Ok(Self { mailbox: Arc::new(Mailbox { pending: Mutex::new(Vec::new()), wake, watch }), reader })
     }
 
     /// The descriptor the loop watches for readability.
     fn fileno(&self) -> i32 {
-        self.reader.as_raw_fd()
+        self.mailbox.watch.fileno()
     }
 
     /// Resolves every queued awaitable (the loop's reader callback). A future
     /// already done (cancelled meanwhile) is skipped; a failure to resolve one
     /// is reported as unraisable and the rest are still resolved.
     fn drain(&self, py: Python<'_>) {
+        let socket_woke = self.mailbox.watch.take_socket_events();
         let mut buf = [0u8; 256];
         while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
-        let ready = std::mem::take(&mut *self.mailbox.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut ready = self.mailbox.take();
+        if ready.is_empty() && socket_woke {
+            // An answer is being read by a runtime thread right now.
+            py.detach(|| self.mailbox.wait_for_entries(crate::watch::SPIN_LIMIT));
+            ready = self.mailbox.take();
+        }
         let mut done = Vec::with_capacity(ready.len());
         let mut tasks = Vec::new();
         for entry in ready {

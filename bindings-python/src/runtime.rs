@@ -198,7 +198,15 @@ impl CancelOnDone {
 /// right here, so a request is written to the socket before this returns,
 /// then whenever it is woken (see [`mailbox`]). For futures that only submit
 /// requests and wait for their answers, never for ones that compute or block.
-pub fn local_future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+///
+/// With `socket`, the descriptor of the session the future sends a request
+/// on, the loop also watches that socket for the answer (see
+/// [`crate::watch`]).
+pub fn local_future_into_py<'py, F, T>(
+    py: Python<'py>,
+    socket: Option<std::os::fd::RawFd>,
+    fut: F,
+) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
@@ -210,7 +218,7 @@ where
     let mailbox = mailbox::for_loop(py, &event_loop)?;
     let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let task = mailbox::Task::new(
-        mailbox,
+        Arc::clone(&mailbox),
         py_fut.clone().unbind(),
         Box::pin(async move {
             let result = fut.await;
@@ -222,6 +230,9 @@ where
     if let Some(convert) = py.detach(|| task.poll()) {
         task.resolve(py, convert);
     } else {
+        if let Some(fd) = socket {
+            mailbox.watch.arm(fd);
+        }
         py_fut.call_method1(pyo3::intern!(py, "add_done_callback"), (CancelOnDone(task),))?;
     }
     Ok(py_fut)

@@ -80,6 +80,12 @@ fn strings<S: Into<String>>(items: impl IntoIterator<Item = S>) -> Vec<String> {
 }
 
 impl ClientControl {
+    /// The controlling session's socket descriptor: see [`Session::socket_fd`].
+    #[cfg(unix)]
+    pub fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.session.socket_fd()
+    }
+
     pub(crate) fn new(session: Session) -> Self {
         Self { session, options: ControlOptions::default() }
     }

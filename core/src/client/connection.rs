@@ -175,6 +175,9 @@ pub(crate) struct Inner {
     next_registration: AtomicU32,
     next_subscription: AtomicU64,
     reader: Mutex<Option<AbortHandle>>,
+    /// The socket's descriptor, for [`Inner::socket_fd`].
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
 }
 
 impl std::fmt::Debug for Inner {
@@ -264,6 +267,15 @@ impl Inner {
         let queue_room = (welcome.queue_policy.max_depth / 2) as usize;
         let max_in_flight = (welcome.limits.max_in_flight as usize).min(queue_room).max(1);
         let (out_tx, out_rx) = mpsc::channel(max_in_flight + 8);
+        #[cfg(unix)]
+        let fd = {
+            use std::os::fd::AsRawFd;
+            match ws.get_ref() {
+                MaybeTlsStream::Plain(tcp) => tcp.as_raw_fd(),
+                MaybeTlsStream::Rustls(tls) => tls.get_ref().0.as_raw_fd(),
+                _ => -1,
+            }
+        };
         let (sink, stream) = ws.split();
         let inner = Arc::new(Inner {
             request_timeout: options.request_timeout,
@@ -282,11 +294,20 @@ impl Inner {
             next_subscription: AtomicU64::new(1),
             reader: Mutex::new(None),
             welcome,
+            #[cfg(unix)]
+            fd,
         });
         let reader = tokio::spawn(read_loop(Arc::clone(&inner), stream));
         *lock(&inner.reader) = Some(reader.abort_handle());
         tokio::spawn(write_loop(Arc::clone(&inner), out_rx));
         inner
+    }
+
+    /// The descriptor of the session's socket while the session is open.
+    /// Only for watching readiness (see `Session::socket_fd`).
+    #[cfg(unix)]
+    pub(crate) fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        (self.fd >= 0 && lock(&self.state).closed.is_none()).then_some(self.fd)
     }
 
     /// The close reason, once the session has ended.

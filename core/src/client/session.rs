@@ -72,6 +72,17 @@ impl Session {
         })
     }
 
+    /// The descriptor of the session's socket, while the session is open:
+    /// for an event loop that wants to wake when an answer starts arriving
+    /// (the Python binding does, see its `mailbox.rs`). Never read, write or
+    /// close it; it is only valid until the session ends, after which its
+    /// number may be reused by another file, so watch it in a way where a
+    /// stale registration costs at most a spurious wake-up.
+    #[cfg(unix)]
+    pub fn socket_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.inner.socket_fd()
+    }
+
     /// The session's id.
     pub fn id(&self) -> SessionId {
         self.inner.welcome.session_id
