@@ -32,12 +32,22 @@ pub struct ClientControl {
 
 type Op<T> = usher_core::client::BoxFuture<CoreResult<T>>;
 
-fn count_promise<'env>(env: &'env Env, op: CoreResult<Op<u64>>) -> napi::Result<Object<'env>> {
-    runtime::promise(env, async move { op?.await.map(|n| n as f64) })
+type Socket = Option<std::os::fd::RawFd>;
+
+fn count_promise<'env>(
+    env: &'env Env,
+    socket: Socket,
+    op: CoreResult<Op<u64>>,
+) -> napi::Result<Object<'env>> {
+    runtime::promise_watching(env, socket, async move { op?.await.map(|n| n as f64) })
 }
 
-fn detailed_promise<'env>(env: &'env Env, op: CoreResult<Op<FilterResult>>) -> napi::Result<Object<'env>> {
-    runtime::promise(env, async move { op?.await.map(Js) })
+fn detailed_promise<'env>(
+    env: &'env Env,
+    socket: Socket,
+    op: CoreResult<Op<FilterResult>>,
+) -> napi::Result<Object<'env>> {
+    runtime::promise_watching(env, socket, async move { op?.await.map(Js) })
 }
 
 /// `{ maxTargets }` as core options.
@@ -173,7 +183,11 @@ impl ClientControl {
         sessions: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
-        count_promise(env, self.close_args(&sessions, options.as_ref()).map(|(c, t)| c.close(t)))
+        count_promise(
+            env,
+            self.inner.socket_fd(),
+            self.close_args(&sessions, options.as_ref()).map(|(c, t)| c.close(t)),
+        )
     }
 
     /// `close` with the full result.
@@ -187,7 +201,11 @@ impl ClientControl {
         sessions: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
-        detailed_promise(env, self.close_args(&sessions, options.as_ref()).map(|(c, t)| c.close_detailed(t)))
+        detailed_promise(
+            env,
+            self.inner.socket_fd(),
+            self.close_args(&sessions, options.as_ref()).map(|(c, t)| c.close_detailed(t)),
+        )
     }
 
     /// Removes then adds roles: `changeRoles(sessions, rolesToRemove, rolesToAdd, options?)`
@@ -205,7 +223,7 @@ impl ClientControl {
         c: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
         let args = self.change_roles_args(&sessions, a.as_ref(), b.as_ref(), c.as_ref());
-        count_promise(env, args.map(|(c, t, r, a)| c.change_roles(t, r, a)))
+        count_promise(env, self.inner.socket_fd(), args.map(|(c, t, r, a)| c.change_roles(t, r, a)))
     }
 
     /// `changeRoles` with the full result.
@@ -222,7 +240,11 @@ impl ClientControl {
         c: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
         let args = self.change_roles_args(&sessions, a.as_ref(), b.as_ref(), c.as_ref());
-        detailed_promise(env, args.map(|(c, t, r, a)| c.change_roles_detailed(t, r, a)))
+        detailed_promise(
+            env,
+            self.inner.socket_fd(),
+            args.map(|(c, t, r, a)| c.change_roles_detailed(t, r, a)),
+        )
     }
 
     /// One session's properties: names, `*F` (all fixed), `*U` (all user).
@@ -239,7 +261,7 @@ impl ClientControl {
         let op = (|| -> CoreResult<_> {
             Ok(self.inner.get_session_properties(session_id(&session)?, strings(&keys, "keys")?))
         })();
-        runtime::promise(env, async move { op?.await })
+        runtime::promise_watching(env, self.inner.socket_fd(), async move { op?.await })
     }
 
     /// Sets properties (`null` removes the key); resolves to the number matched.
@@ -256,7 +278,7 @@ impl ClientControl {
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
         let args = self.set_properties_args(&sessions, &properties, options.as_ref());
-        count_promise(env, args.map(|(c, t, p)| c.set_session_properties(t, p)))
+        count_promise(env, self.inner.socket_fd(), args.map(|(c, t, p)| c.set_session_properties(t, p)))
     }
 
     /// `setSessionProperties` with the full result (by id, `changed` maps each
@@ -273,7 +295,11 @@ impl ClientControl {
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
         let args = self.set_properties_args(&sessions, &properties, options.as_ref());
-        detailed_promise(env, args.map(|(c, t, p)| c.set_session_properties_detailed(t, p)))
+        detailed_promise(
+            env,
+            self.inner.socket_fd(),
+            args.map(|(c, t, p)| c.set_session_properties_detailed(t, p)),
+        )
     }
 
     /// Turns conflation on or off; resolves to the number matched.
@@ -289,7 +315,7 @@ impl ClientControl {
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
         let args = self.set_conflated_args(&sessions, &conflated, options.as_ref());
-        count_promise(env, args.map(|(c, t, on)| c.set_conflated(t, on)))
+        count_promise(env, self.inner.socket_fd(), args.map(|(c, t, on)| c.set_conflated(t, on)))
     }
 
     /// `setConflated` with the full result.
@@ -305,7 +331,7 @@ impl ClientControl {
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
         let args = self.set_conflated_args(&sessions, &conflated, options.as_ref());
-        detailed_promise(env, args.map(|(c, t, on)| c.set_conflated_detailed(t, on)))
+        detailed_promise(env, self.inner.socket_fd(), args.map(|(c, t, on)| c.set_conflated_detailed(t, on)))
     }
 
     /// Sets the throttler (`{ kind: 'messagesPerSecond', limit: 100 }`,
@@ -323,7 +349,7 @@ impl ClientControl {
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
         let args = self.set_throttled_args(&sessions, &throttler, options.as_ref());
-        count_promise(env, args.map(|(c, t, th)| c.set_throttled(t, th)))
+        count_promise(env, self.inner.socket_fd(), args.map(|(c, t, th)| c.set_throttled(t, th)))
     }
 
     /// `setThrottled` with the full result.
@@ -339,7 +365,7 @@ impl ClientControl {
         options: Option<Unknown<'_>>,
     ) -> napi::Result<Object<'env>> {
         let args = self.set_throttled_args(&sessions, &throttler, options.as_ref());
-        detailed_promise(env, args.map(|(c, t, th)| c.set_throttled_detailed(t, th)))
+        detailed_promise(env, self.inner.socket_fd(), args.map(|(c, t, th)| c.set_throttled_detailed(t, th)))
     }
 
     /// A page of matching sessions with the requested properties, ordered by
@@ -368,19 +394,23 @@ impl ClientControl {
             }
             Ok(self.inner.fetch_sessions(r))
         })();
-        runtime::promise(env, async move { op?.await.map(Js) })
+        runtime::promise_watching(env, self.inner.socket_fd(), async move { op?.await.map(Js) })
     }
 
     /// How many sessions match (acts on none).
     #[napi(ts_args_type = "filter: string", ts_return_type = "Promise<number>")]
     pub fn count<'env>(&self, env: &'env Env, filter: Unknown<'_>) -> napi::Result<Object<'env>> {
-        count_promise(env, string(&filter, "filter").map(|f| self.inner.count(f)))
+        count_promise(env, self.inner.socket_fd(), string(&filter, "filter").map(|f| self.inner.count(f)))
     }
 
     /// `count` with the count per server.
     #[napi(ts_args_type = "filter: string", ts_return_type = "Promise<FilterResult>")]
     pub fn count_detailed<'env>(&self, env: &'env Env, filter: Unknown<'_>) -> napi::Result<Object<'env>> {
-        detailed_promise(env, string(&filter, "filter").map(|f| self.inner.count_detailed(f)))
+        detailed_promise(
+            env,
+            self.inner.socket_fd(),
+            string(&filter, "filter").map(|f| self.inner.count_detailed(f)),
+        )
     }
 
     /// Registers a session-event listener: a function called with each event,

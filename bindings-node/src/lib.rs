@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod selftest;
 pub mod session;
 pub mod topics;
+pub mod watch;
 
 /// The package version, which is the workspace version.
 #[napi]

@@ -18,7 +18,8 @@
 //! A call with one request in flight thus costs one thread wake-up, the
 //! reply reaching the JS thread, where spawning on the runtime and settling a
 //! `JsDeferred` cost three plus a thread-safe function per promise (SPEC §9,
-//! P9). A burst of replies costs one wake-up. The futures given here only
+//! P9); for client control even that wake-up happens together with the
+//! runtime thread's rather than after it ([`crate::watch`]). A burst of replies costs one wake-up. The futures given here only
 //! submit requests and wait; anything that computes or blocks would stall
 //! the JS thread and must be spawned on the runtime inside the future.
 //!
@@ -48,6 +49,8 @@ use napi::bindgen_prelude::{JsValue, Object, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsError, Result, Status, check_status, sys};
 
+use crate::watch::Watch;
+
 /// Settles a promise on the JS thread: `Ok` resolves with the value, `Err`
 /// rejects with it.
 type Settle = Box<dyn FnOnce(&Env) -> std::result::Result<sys::napi_value, sys::napi_value> + Send>;
@@ -63,6 +66,15 @@ struct Queue {
 }
 
 impl Queue {
+    /// Waits (yielding the CPU) until a task is queued, at most `limit`.
+    fn wait_for_tasks(&self, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while self.tasks.lock().unwrap_or_else(PoisonError::into_inner).is_empty() && start.elapsed() < limit
+        {
+            std::thread::yield_now();
+        }
+    }
+
     fn push(&self, task: Arc<Task>) {
         let was_empty = {
             let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -138,6 +150,8 @@ impl Task {
 struct Completions {
     env: sys::napi_env,
     queue: Arc<Queue>,
+    /// Sessions' sockets to wake on, when libuv can be had.
+    watch: Option<Watch>,
     /// Promises handed out and not settled yet.
     unsettled: Cell<usize>,
 }
@@ -161,7 +175,9 @@ fn completions(env: &Env) -> Result<Rc<Completions>> {
             },
         )?;
     let queue = Arc::new(Queue { tasks: Mutex::new(Vec::new()), wakeup });
-    let c = Rc::new(Completions { env: env.raw(), queue, unsettled: Cell::new(0) });
+    let waiting = Arc::clone(&queue);
+    let watch = Watch::new(env, Box::new(move || waiting.wait_for_tasks(crate::watch::SPIN_LIMIT)));
+    let c = Rc::new(Completions { env: env.raw(), queue, watch, unsettled: Cell::new(0) });
     COMPLETIONS.set(Some(Rc::clone(&c)));
     Ok(c)
 }
@@ -211,6 +227,20 @@ where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = std::result::Result<T, usher_core::Error>> + Send + 'static,
 {
+    promise_watching(env, None, fut)
+}
+
+/// [`promise`] for a request on the session whose socket is `socket`: the JS
+/// thread also wakes when the answer arrives ([`crate::watch`]).
+pub fn promise_watching<'env, T, F>(
+    env: &'env Env,
+    socket: Option<std::os::fd::RawFd>,
+    fut: F,
+) -> Result<Object<'env>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = std::result::Result<T, usher_core::Error>> + Send + 'static,
+{
     let completions = completions(env)?;
     let mut deferred = std::ptr::null_mut();
     let mut promise = std::ptr::null_mut();
@@ -235,7 +265,12 @@ where
     });
     match task.poll() {
         Some(settle) => task.settle(env, settle),
-        None => completions.add_unsettled(env),
+        None => {
+            completions.add_unsettled(env);
+            if let (Some(watch), Some(fd)) = (&completions.watch, socket) {
+                watch.arm(fd);
+            }
+        }
     }
     Ok(Object::from_raw(env.raw(), promise))
 }

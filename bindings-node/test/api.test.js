@@ -243,8 +243,16 @@ test('session listener: snapshot before resolving, live events in order, onClose
   const [filter, [a]] = await group(1)
   const log = []
   let closed = 0
+  // close() discards events not yet delivered: wait for this listener's own CLOSED.
+  const sawClosed = signal()
   const reg = await control.clients.addSessionEventListener(
-    { onEvent: (e) => log.push(e), onClose: () => closed++ },
+    {
+      onEvent: (e) => {
+        log.push(e)
+        if (e.state === 'CLOSED') sawClosed.resolve()
+      },
+      onClose: () => closed++,
+    },
     { filter, properties: ['t', 'x'] },
   )
   assert.deepEqual(log.map((e) => [e.type, e.sessionId, e.state]), [['STATE', a.id, 'ACTIVE']])
@@ -254,6 +262,7 @@ test('session listener: snapshot before resolving, live events in order, onClose
   await control.clients.close(a.id)
   const closedEvent = await gone.promise
   assert.equal(closedEvent.closeReason, 'CLOSED_BY_CONTROLLER')
+  await sawClosed.promise
   await reg.close()
   assert.equal(closed, 1)
   assert.deepEqual(log.map((e) => e.type), ['STATE', 'PROPERTIES', 'STATE'])
