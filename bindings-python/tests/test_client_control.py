@@ -153,3 +153,22 @@ async def test_max_targets_fails_and_acts_on_none(connect: Connect, control: ush
     assert info.value.count == 3
     assert not any(c.is_closed for c in clients)
     assert await control.client_control.max_targets(3).close(f"tag is '{tag}'") == 3
+
+
+async def test_requests_around_a_session_ending_mid_request(connect: Connect) -> None:
+    """While an answer is due the loop also watches the session's socket
+    (src/watch.rs). A session that ends with a request pending, then a new
+    session (which may get the old socket's number), must both behave:
+    the pending call settles, and the new session's calls all resolve."""
+    first = await connect("control")
+    pending = asyncio.ensure_future(first.client_control.get_session_properties(first.id, ["$SessionId"]))
+    await first.close()
+    try:
+        # Answered before the close, or failed by it: either way it settles.
+        assert await asyncio.wait_for(pending, 10) == {"$SessionId": str(first.id)}
+    except usher.SessionClosed:
+        pass
+    second = await connect("control")
+    for _ in range(50):
+        props = await asyncio.wait_for(second.client_control.get_session_properties(second.id, ["$SessionId"]), 10)
+        assert props == {"$SessionId": str(second.id)}
