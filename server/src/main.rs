@@ -74,18 +74,8 @@ fn reload(server: &usher_server::ServerHandle, path: Option<&std::path::Path>) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    // Log lines go to stderr from a thread of their own, in batches: the
-    // audit line of every control operation (SPEC §8) then costs the
-    // connection's task no `write(2)`, and a burst of them leaves in a few
-    // writes (P6, docs/PERFORMANCE.md). Not lossy: past 128k lines waiting,
-    // a logging task waits for the writer, as it did writing itself. The
-    // guard flushes what is left when `main` returns.
-    let (log_writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("usher-log")
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     tracing_subscriber::fmt()
-        .with_writer(log_writer)
+        .with_writer(std::io::stderr)
         // Colours only for a person at a terminal: into a file or a pipe
         // they are noise, and styling cost ~7% of the server's CPU on the
         // per-operation audit lines (SPEC §9 P6, docs/PERFORMANCE.md).
