@@ -16,23 +16,10 @@ use crate::runtime;
 use crate::types::{FilterResult, SessionPage, Throttler};
 
 /// Runs a prepared core call as an awaitable; a preparation error becomes
-/// the awaitable's exception.
+/// the awaitable's exception. `socket`: the descriptor of the session the
+/// call sends a request on, if the loop should also watch it for the answer
+/// (see `crate::watch`).
 pub(crate) fn spawn<'py, T, U, F>(
-    py: Python<'py>,
-    prepared: Result<F, Error>,
-    map: fn(T) -> U,
-) -> PyResult<Bound<'py, PyAny>>
-where
-    F: Future<Output = Result<T, Error>> + Send + 'static,
-    T: Send + 'static,
-    U: for<'a> IntoPyObject<'a> + Send + 'static,
-{
-    spawn_watching(py, None, prepared, map)
-}
-
-/// [`spawn`] for a request on the session whose socket is `socket` (the loop
-/// then wakes when the answer arrives, see `crate::watch`).
-fn spawn_watching<'py, T, U, F>(
     py: Python<'py>,
     socket: Option<std::os::fd::RawFd>,
     prepared: Result<F, Error>,
@@ -69,21 +56,6 @@ pub struct ClientControl {
 }
 
 impl ClientControl {
-    /// [`spawn_watching`] this session's socket.
-    fn spawn<'py, T, U, F>(
-        &self,
-        py: Python<'py>,
-        prepared: Result<F, Error>,
-        map: fn(T) -> U,
-    ) -> PyResult<Bound<'py, PyAny>>
-    where
-        F: Future<Output = Result<T, Error>> + Send + 'static,
-        T: Send + 'static,
-        U: for<'a> IntoPyObject<'a> + Send + 'static,
-    {
-        spawn_watching(py, self.inner.socket_fd(), prepared, map)
-    }
-
     fn with(&self, max_targets: Option<&Bound<'_, PyAny>>) -> Result<client::ClientControl, Error> {
         Ok(match convert::opt_u64("max_targets", max_targets)? {
             Some(n) => self.inner.max_targets(n),
@@ -150,7 +122,7 @@ impl ClientControl {
         max_targets: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = self.close_op(sessions, max_targets).map(|(c, t)| c.close(t));
-        self.spawn(py, prepared, same)
+        spawn(py, self.inner.socket_fd(), prepared, same)
     }
 
     /// `close` resolving to the full `FilterResult`.
@@ -162,7 +134,7 @@ impl ClientControl {
         max_targets: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = self.close_op(sessions, max_targets).map(|(c, t)| c.close_detailed(t));
-        self.spawn(py, prepared, FilterResult::from)
+        spawn(py, self.inner.socket_fd(), prepared, FilterResult::from)
     }
 
     /// Removes and adds roles; the two may not share a role nor both be empty.
@@ -178,7 +150,7 @@ impl ClientControl {
         let prepared = self
             .roles_op(sessions, roles_to_remove, roles_to_add, max_targets)
             .map(|(c, t, r, a)| c.change_roles(t, r, a));
-        self.spawn(py, prepared, same)
+        spawn(py, self.inner.socket_fd(), prepared, same)
     }
 
     /// `change_roles` resolving to the full `FilterResult`.
@@ -194,7 +166,7 @@ impl ClientControl {
         let prepared = self
             .roles_op(sessions, roles_to_remove, roles_to_add, max_targets)
             .map(|(c, t, r, a)| c.change_roles_detailed(t, r, a));
-        self.spawn(py, prepared, FilterResult::from)
+        spawn(py, self.inner.socket_fd(), prepared, FilterResult::from)
     }
 
     /// One session's properties: names, `"*F"` (all fixed), `"*U"` (all user).
@@ -207,7 +179,7 @@ impl ClientControl {
         let prepared = convert::session_id(session_id)
             .and_then(|id| Ok((id, convert::strings("keys", keys)?)))
             .map(|(id, keys)| self.inner.get_session_properties(id, keys));
-        self.spawn(py, prepared, same)
+        spawn(py, self.inner.socket_fd(), prepared, same)
     }
 
     /// Sets properties (a `None` value removes the key); resolves to the count.
@@ -221,7 +193,7 @@ impl ClientControl {
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared =
             self.props_op(sessions, props, max_targets).map(|(c, t, p)| c.set_session_properties(t, p));
-        self.spawn(py, prepared, same)
+        spawn(py, self.inner.socket_fd(), prepared, same)
     }
 
     /// `set_session_properties` resolving to the full `FilterResult` (by id,
@@ -237,7 +209,7 @@ impl ClientControl {
         let prepared = self
             .props_op(sessions, props, max_targets)
             .map(|(c, t, p)| c.set_session_properties_detailed(t, p));
-        self.spawn(py, prepared, FilterResult::from)
+        spawn(py, self.inner.socket_fd(), prepared, FilterResult::from)
     }
 
     /// Turns conflation on or off; resolves to the count.
@@ -252,7 +224,7 @@ impl ClientControl {
         let prepared = self
             .close_op(sessions, max_targets)
             .and_then(|(c, t)| Ok(c.set_conflated(t, convert::boolean("conflated", conflated)?)));
-        self.spawn(py, prepared, same)
+        spawn(py, self.inner.socket_fd(), prepared, same)
     }
 
     /// `set_conflated` resolving to the full `FilterResult`.
@@ -267,7 +239,7 @@ impl ClientControl {
         let prepared = self
             .close_op(sessions, max_targets)
             .and_then(|(c, t)| Ok(c.set_conflated_detailed(t, convert::boolean("conflated", conflated)?)));
-        self.spawn(py, prepared, FilterResult::from)
+        spawn(py, self.inner.socket_fd(), prepared, FilterResult::from)
     }
 
     /// Sets the throttler (`usher.Throttler`); resolves to the count.
@@ -282,7 +254,7 @@ impl ClientControl {
         let prepared = self
             .close_op(sessions, max_targets)
             .and_then(|(c, t)| Ok(c.set_throttled(t, Self::throttler(throttler)?)));
-        self.spawn(py, prepared, same)
+        spawn(py, self.inner.socket_fd(), prepared, same)
     }
 
     /// `set_throttled` resolving to the full `FilterResult`.
@@ -297,7 +269,7 @@ impl ClientControl {
         let prepared = self
             .close_op(sessions, max_targets)
             .and_then(|(c, t)| Ok(c.set_throttled_detailed(t, Self::throttler(throttler)?)));
-        self.spawn(py, prepared, FilterResult::from)
+        spawn(py, self.inner.socket_fd(), prepared, FilterResult::from)
     }
 
     /// A page of matching sessions with the requested properties.
@@ -327,13 +299,13 @@ impl ClientControl {
             })
         })();
         let prepared = request.map(|r| self.inner.fetch_sessions(r));
-        self.spawn(py, prepared, SessionPage::from)
+        spawn(py, self.inner.socket_fd(), prepared, SessionPage::from)
     }
 
     /// How many sessions match `filter` (acts on none).
     fn count<'py>(&self, py: Python<'py>, filter: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let prepared = convert::string("filter", filter).map(|f| self.inner.count(f));
-        self.spawn(py, prepared, same)
+        spawn(py, self.inner.socket_fd(), prepared, same)
     }
 
     /// `count` resolving to a `FilterResult` (the count per server).
@@ -343,7 +315,7 @@ impl ClientControl {
         filter: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = convert::string("filter", filter).map(|f| self.inner.count_detailed(f));
-        self.spawn(py, prepared, FilterResult::from)
+        spawn(py, self.inner.socket_fd(), prepared, FilterResult::from)
     }
 
     /// Registers a session-event listener: an object with `on_event(event)`
@@ -375,7 +347,7 @@ impl ClientControl {
         })();
         let params = match params {
             Ok(p) => p,
-            Err(e) => return spawn(py, Err::<std::future::Ready<Result<(), Error>>, _>(e), same),
+            Err(e) => return spawn(py, None, Err::<std::future::Ready<Result<(), Error>>, _>(e), same),
         };
         let control = self.inner.clone();
         listener::register(py, "session_listener", listener, move || control.session_events(params))

@@ -162,12 +162,7 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
-    })?;
-    let event_loop = get_loop.bind(py).call0()?;
-    let mailbox = mailbox::for_loop(py, &event_loop)?;
-    let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let (mailbox, py_fut) = awaitable(py)?;
     let fut_ref = py_fut.clone().unbind();
     let task = usher_core::runtime::shared().spawn(async move {
         let result = fut.await;
@@ -180,6 +175,17 @@ where
     });
     py_fut.call_method1(pyo3::intern!(py, "add_done_callback"), (AbortOnDone(task.abort_handle()),))?;
     Ok(py_fut)
+}
+
+/// The running loop's mailbox and a new future of that loop.
+fn awaitable(py: Python<'_>) -> PyResult<(Arc<mailbox::Mailbox>, Bound<'_, PyAny>)> {
+    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
+    })?;
+    let event_loop = get_loop.bind(py).call0()?;
+    let mailbox = mailbox::for_loop(py, &event_loop)?;
+    let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    Ok((mailbox, py_fut))
 }
 
 /// Cancels a loop-polled task when its asyncio future is done.
@@ -211,12 +217,7 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
-    })?;
-    let event_loop = get_loop.bind(py).call0()?;
-    let mailbox = mailbox::for_loop(py, &event_loop)?;
-    let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let (mailbox, py_fut) = awaitable(py)?;
     let task = mailbox::Task::new(
         Arc::clone(&mailbox),
         py_fut.clone().unbind(),

@@ -95,7 +95,7 @@ pub fn connect<'py>(
         listener_stall_timeout,
     )
     .map(client::Session::connect);
-    spawn(py, prepared, Session::new)
+    spawn(py, None, prepared, Session::new)
 }
 
 /// One session on an Usher server. `async with session:` closes it at the end.
@@ -181,13 +181,13 @@ impl Session {
     /// Resolves with the new roles at the next change a controller makes;
     /// fails with `SessionClosed` if the session ends first.
     fn roles_changed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, Ok(self.inner.roles_changed()), |r| r)
+        spawn(py, None, Ok(self.inner.roles_changed()), |r| r)
     }
 
     /// Closes the session; pending requests fail with `SessionClosed`.
     /// Closing a closed session does nothing.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, Ok(self.inner.close()), |r| r)
+        spawn(py, None, Ok(self.inner.close()), |r| r)
     }
 
     fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {

@@ -54,13 +54,13 @@ impl Topics {
             };
             Ok(self.inner.add(convert::string("path", path)?, v))
         })();
-        spawn(py, prepared, |r| r)
+        spawn(py, None, prepared, |r| r)
     }
 
     /// Removes a topic (needs `MODIFY_TOPIC`).
     fn remove<'py>(&self, py: Python<'py>, path: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let prepared = convert::string("path", path).map(|p| self.inner.remove(p));
-        spawn(py, prepared, |r| r)
+        spawn(py, None, prepared, |r| r)
     }
 
     /// Sets a topic's value (needs `UPDATE_TOPIC`).
@@ -71,7 +71,7 @@ impl Topics {
         value: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let prepared = (|| Ok(self.inner.update(convert::string("path", path)?, self::value(value)?)))();
-        spawn(py, prepared, |r| r)
+        spawn(py, None, prepared, |r| r)
     }
 
     /// Subscribes to `path` or `path/*`. Without `callback`, resolves to a
@@ -87,14 +87,14 @@ impl Topics {
     ) -> PyResult<Bound<'py, PyAny>> {
         let selector = match convert::string("selector", selector) {
             Ok(s) => s,
-            Err(e) => return spawn(py, Err::<std::future::Ready<Result<(), Error>>, _>(e), |r| r),
+            Err(e) => return spawn(py, None, Err::<std::future::Ready<Result<(), Error>>, _>(e), |r| r),
         };
         let topics = self.inner.clone();
         match callback.filter(|c| !c.is_none()) {
             Some(callback) => {
                 listener::register(py, "topic_callback", callback, move || topics.subscribe(selector))
             }
-            None => spawn(py, Ok(topics.subscribe(selector)), Subscription::new),
+            None => spawn(py, None, Ok(topics.subscribe(selector)), Subscription::new),
         }
     }
 
