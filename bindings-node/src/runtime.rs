@@ -39,22 +39,20 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
 
 use napi::bindgen_prelude::{JsValue, Object, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsError, Result, Status, check_status, sys};
+
+use usher_core::loop_task::{LoopTask, Scheduler};
 
 use crate::watch::Watch;
 
 /// Settles a promise on the JS thread: `Ok` resolves with the value, `Err`
 /// rejects with it.
 type Settle = Box<dyn FnOnce(&Env) -> std::result::Result<sys::napi_value, sys::napi_value> + Send>;
-type SettleFuture = Pin<Box<dyn Future<Output = Settle> + Send>>;
 /// Weak (does not keep Node alive by itself), called without a JS error slot.
 type Wakeup = ThreadsafeFunction<(), (), (), Status, false, true>;
 
@@ -93,44 +91,29 @@ impl Queue {
 struct Deferred(sys::napi_deferred);
 
 // SAFETY: the raw deferred is only dereferenced by napi calls made on the JS
-// thread that created it (`Task::settle` runs there); other threads only move
+// thread that created it (`Promise::settle` runs there); other threads only move
 // the task around.
 unsafe impl Send for Deferred {}
 
-/// A promise's Rust future, polled on the JS thread (module docs).
-struct Task {
-    future: Mutex<Option<SettleFuture>>,
+/// What a promise's task keeps: its deferred and the env's queue.
+struct Promise {
     deferred: Mutex<Option<Deferred>>,
     queue: Arc<Queue>,
-    queued: AtomicBool,
 }
 
-impl Wake for Task {
-    fn wake(self: Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            let queue = Arc::clone(&self.queue);
-            queue.push(self);
-        }
+impl Scheduler for Promise {
+    type Output = Settle;
+
+    fn schedule(task: Arc<Task>) {
+        let queue = Arc::clone(&task.data.queue);
+        queue.push(task);
     }
 }
 
-impl Task {
-    /// Polls the future once; how to settle the promise when it finished.
-    fn poll(self: &Arc<Self>) -> Option<Settle> {
-        self.queued.store(false, Ordering::Release);
-        let mut slot = self.future.lock().unwrap_or_else(PoisonError::into_inner);
-        let future = slot.as_mut()?;
-        let waker = Waker::from(Arc::clone(self));
-        let _runtime = usher_core::runtime::shared().enter();
-        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            Poll::Ready(settle) => {
-                *slot = None;
-                Some(settle)
-            }
-            Poll::Pending => None,
-        }
-    }
+/// A promise's Rust future, polled on the JS thread (module docs).
+type Task = LoopTask<Promise>;
 
+impl Promise {
     /// Resolves or rejects the promise (the JS thread).
     fn settle(&self, env: &Env, settle: Settle) {
         let Some(Deferred(deferred)) = self.deferred.lock().unwrap_or_else(PoisonError::into_inner).take()
@@ -207,7 +190,7 @@ fn drain(env: &Env) {
     let tasks = std::mem::take(&mut *c.queue.tasks.lock().unwrap_or_else(PoisonError::into_inner));
     for task in tasks {
         if let Some(settle) = task.poll() {
-            task.settle(env, settle);
+            task.data.settle(env, settle);
             c.remove_unsettled(env);
         }
     }
@@ -257,14 +240,11 @@ where
             },
         }) as Settle
     };
-    let task = Arc::new(Task {
-        future: Mutex::new(Some(Box::pin(settle))),
-        deferred: Mutex::new(Some(Deferred(deferred))),
-        queue: Arc::clone(&completions.queue),
-        queued: AtomicBool::new(false),
-    });
+    let promise_data =
+        Promise { deferred: Mutex::new(Some(Deferred(deferred))), queue: Arc::clone(&completions.queue) };
+    let task = LoopTask::new(promise_data, settle);
     match task.poll() {
-        Some(settle) => task.settle(env, settle),
+        Some(settle) => task.data.settle(env, settle),
         None => {
             completions.add_unsettled(env);
             if let (Some(watch), Some(fd)) = (&completions.watch, socket) {

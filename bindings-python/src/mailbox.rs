@@ -36,22 +36,17 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use usher_core::loop_task::{LoopTask, Scheduler};
 
 use crate::watch::Watch;
 
 /// Turns a finished Rust result into the Python value (or exception) of its
 /// awaitable; runs on the loop's thread.
 pub type Convert = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
-
-/// A future whose output is the conversion to run for its awaitable.
-pub type ConvertFuture = Pin<Box<dyn Future<Output = Convert> + Send>>;
 
 /// What the loop's thread has to do for an awaitable.
 enum Entry {
@@ -61,70 +56,40 @@ enum Entry {
     Poll(Arc<Task>),
 }
 
-/// A Rust future polled on its loop's thread (see the module docs); its
-/// waker posts it to the loop's mailbox.
-pub struct Task {
-    future: Mutex<Option<ConvertFuture>>,
+/// What a loop-polled awaitable keeps: the asyncio future it resolves and
+/// the mailbox its waker posts it to.
+#[derive(Debug)]
+pub struct Awaitable {
     awaitable: Py<PyAny>,
     mailbox: Arc<Mailbox>,
-    queued: AtomicBool,
 }
 
-impl std::fmt::Debug for Task {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Task").field("queued", &self.queued).finish_non_exhaustive()
-    }
-}
+impl Scheduler for Awaitable {
+    type Output = Convert;
 
-impl Wake for Task {
-    fn wake(self: Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            let mailbox = Arc::clone(&self.mailbox);
-            mailbox.push(Entry::Poll(self));
-        }
+    fn schedule(task: Arc<Task>) {
+        let mailbox = Arc::clone(&task.data.mailbox);
+        mailbox.push(Entry::Poll(task));
     }
 }
 
-impl Task {
-    /// A task for `future`, resolving `awaitable` on the loop of `mailbox`.
-    pub fn new(mailbox: Arc<Mailbox>, awaitable: Py<PyAny>, future: ConvertFuture) -> Arc<Self> {
-        Arc::new(Self {
-            future: Mutex::new(Some(future)),
-            awaitable,
-            mailbox,
-            queued: AtomicBool::new(false),
-        })
-    }
+/// A Rust future polled on its loop's thread (see the module docs).
+pub type Task = LoopTask<Awaitable>;
 
-    /// Polls the future once (inside the shared runtime's context, so it may
-    /// create timers and spawn); its conversion when it finished. A task that
-    /// finished or was cancelled is not polled.
-    pub fn poll(self: &Arc<Self>) -> Option<Convert> {
-        self.queued.store(false, Ordering::Release);
-        let mut slot = self.future.lock().unwrap_or_else(PoisonError::into_inner);
-        let future = slot.as_mut()?;
-        let waker = Waker::from(Arc::clone(self));
-        let _runtime = usher_core::runtime::shared().enter();
-        match future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            Poll::Ready(convert) => {
-                *slot = None;
-                Some(convert)
-            }
-            Poll::Pending => None,
-        }
-    }
+/// A task for `future`, resolving `awaitable` on the loop of `mailbox`.
+pub fn task(
+    mailbox: Arc<Mailbox>,
+    awaitable: Py<PyAny>,
+    future: impl Future<Output = Convert> + Send + 'static,
+) -> Arc<Task> {
+    LoopTask::new(Awaitable { awaitable, mailbox }, future)
+}
 
-    /// Drops the future (its awaitable is done: cancelled, or resolved).
-    pub fn cancel(&self) {
-        let future = self.future.lock().unwrap_or_else(PoisonError::into_inner).take();
-        drop(future);
-    }
-
-    /// Resolves the awaitable with `convert` (the loop's thread).
-    pub fn resolve(&self, py: Python<'_>, convert: Convert) {
-        if let Err(e) = resolve(py, self.awaitable.bind(py), convert) {
-            e.write_unraisable(py, Some(self.awaitable.bind(py)));
-        }
+/// Resolves the task's awaitable with `convert` (the loop's thread).
+pub fn resolve_task(py: Python<'_>, task: &Task, convert: Convert) {
+    let awaitable = task.data.awaitable.bind(py);
+    if let Err(e) = resolve(py, awaitable, convert) {
+        e.write_unraisable(py, Some(awaitable));
     }
 }
 
@@ -232,7 +197,7 @@ impl Completions {
             let finished: Vec<_> =
                 py.detach(|| tasks.into_iter().filter_map(|t| t.poll().map(|c| (t, c))).collect());
             for (task, convert) in finished {
-                task.resolve(py, convert);
+                resolve_task(py, &task, convert);
             }
         }
     }

@@ -218,18 +218,14 @@ where
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
     let (mailbox, py_fut) = awaitable(py)?;
-    let task = mailbox::Task::new(
-        Arc::clone(&mailbox),
-        py_fut.clone().unbind(),
-        Box::pin(async move {
-            let result = fut.await;
-            Box::new(move |py: Python<'_>| {
-                result.and_then(|v| v.into_pyobject(py).map(|o| o.into_any().unbind()).map_err(Into::into))
-            }) as mailbox::Convert
-        }),
-    );
+    let task = mailbox::task(Arc::clone(&mailbox), py_fut.clone().unbind(), async move {
+        let result = fut.await;
+        Box::new(move |py: Python<'_>| {
+            result.and_then(|v| v.into_pyobject(py).map(|o| o.into_any().unbind()).map_err(Into::into))
+        }) as mailbox::Convert
+    });
     if let Some(convert) = py.detach(|| task.poll()) {
-        task.resolve(py, convert);
+        mailbox::resolve_task(py, &task, convert);
     } else {
         if let Some(fd) = socket {
             mailbox.watch.arm(fd);

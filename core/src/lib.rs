@@ -21,6 +21,7 @@ pub mod error;
 pub mod filter;
 pub mod id;
 pub mod intern;
+pub mod loop_task;
 pub mod props;
 pub mod protocol;
 pub mod runtime;
