@@ -19,9 +19,10 @@
 //! reply reaching the JS thread, where spawning on the runtime and settling a
 //! `JsDeferred` cost three plus a thread-safe function per promise (SPEC §9,
 //! P9); for client control even that wake-up happens together with the
-//! runtime thread's rather than after it ([`crate::watch`]). A burst of replies costs one wake-up. The futures given here only
-//! submit requests and wait; anything that computes or blocks would stall
-//! the JS thread and must be spawned on the runtime inside the future.
+//! runtime thread's rather than after it ([`crate::watch`]). A burst of
+//! replies costs one wake-up. The futures given here only submit requests
+//! and wait; anything that computes or blocks would stall the JS thread and
+//! must be spawned on the runtime inside the future.
 //!
 //! An unsettled promise keeps Node alive (like any pending I/O): the
 //! thread-safe function is referenced while the env has unsettled promises
@@ -46,7 +47,7 @@ use napi::bindgen_prelude::{JsValue, Object, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsError, Result, Status, check_status, sys};
 
-use usher_core::loop_task::{LoopTask, Scheduler};
+use usher_core::loop_task::{LoopTask, SPIN_LIMIT, Scheduler, spin_until};
 
 use crate::watch::Watch;
 
@@ -64,13 +65,8 @@ struct Queue {
 }
 
 impl Queue {
-    /// Waits (yielding the CPU) until a task is queued, at most `limit`.
-    fn wait_for_tasks(&self, limit: std::time::Duration) {
-        let start = std::time::Instant::now();
-        while self.tasks.lock().unwrap_or_else(PoisonError::into_inner).is_empty() && start.elapsed() < limit
-        {
-            std::thread::yield_now();
-        }
+    fn is_empty(&self) -> bool {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
     }
 
     fn push(&self, task: Arc<Task>) {
@@ -159,7 +155,7 @@ fn completions(env: &Env) -> Result<Rc<Completions>> {
         )?;
     let queue = Arc::new(Queue { tasks: Mutex::new(Vec::new()), wakeup });
     let waiting = Arc::clone(&queue);
-    let watch = Watch::new(env, Box::new(move || waiting.wait_for_tasks(crate::watch::SPIN_LIMIT)));
+    let watch = Watch::new(env, Box::new(move || spin_until(SPIN_LIMIT, || !waiting.is_empty())));
     let c = Rc::new(Completions { env: env.raw(), queue, watch, unsettled: Cell::new(0) });
     COMPLETIONS.set(Some(Rc::clone(&c)));
     Ok(c)

@@ -4,11 +4,12 @@
 //! With one request in flight the answer reaches a runtime thread (woken by
 //! the socket), which then wakes the JS thread through the env's thread-safe
 //! function: two wake-ups one after the other, and an idle vCPU on this kind
-//! of machine takes ~40 µs to wake (SPEC §9, P9). So each env also has an
-//! epoll set of the sockets of sessions with a request in flight (armed
-//! one-shot per request), watched by a libuv poll handle on the env's loop.
-//! When a socket turns readable, libuv wakes the JS thread; its callback
-//! waits (yielding the CPU, at most [`SPIN_LIMIT`]) until the answer is
+//! of machine takes ~40 µs to wake (SPEC §9, P9). So each env also has a
+//! `usher_core::socket_watch::SocketWatch` (an epoll set of the sockets of
+//! sessions with a request in flight, armed one-shot per request), watched
+//! by a libuv poll handle on the env's loop. When a socket turns readable,
+//! libuv wakes the JS thread; its callback waits (yielding the CPU, at most
+//! `loop_task::SPIN_LIMIT`) until the answer is
 //! queued, by which time the thread-safe function has been called, so libuv
 //! runs it without the thread going back to sleep. Nothing here reads the
 //! socket: the runtime thread does, as before.
@@ -16,31 +17,22 @@
 //! libuv is reached through the symbols the Node executable exports (looked
 //! up at run time, so `cargo test` links without them); where they or epoll
 //! are missing, nothing is watched and promises settle as before. libuv
-//! watches only the epoll set, whose descriptor lives as long as the env: a
-//! session's socket that closes leaves the set by itself (libuv never sees
-//! it), and a descriptor number reused after its session ended can only be
-//! armed in the short window before the session notices, costing one
-//! spurious wake-up. The poll handle is unreferenced (it never keeps Node
-//! alive) and closed by an env cleanup hook.
-//!
-//! Bounds: a socket wakes the JS thread at most once per request; each wake
-//! waits at most [`SPIN_LIMIT`].
+//! watches only the epoll set, which stays open while the poll handle or
+//! the env holds it, so libuv never sees a session's socket (bounds and stale
+//! descriptors: `usher_core::socket_watch`). The poll handle is
+//! unreferenced (it never keeps Node alive) and closed by an env cleanup
+//! hook.
 
 use std::os::fd::RawFd;
-use std::time::Duration;
-
-/// The longest the JS thread waits for an answer after its session's socket
-/// woke it (the answer normally follows within ~10–40 µs).
-pub const SPIN_LIMIT: Duration = Duration::from_micros(100);
 
 #[cfg(target_os = "linux")]
 mod imp {
     use std::ffi::{c_int, c_void};
-    use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-    use std::sync::OnceLock;
+    use std::os::fd::RawFd;
+    use std::sync::{Arc, OnceLock};
 
     use napi::{Env, sys};
+    use usher_core::socket_watch::SocketWatch;
 
     type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
     type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
@@ -88,35 +80,23 @@ mod imp {
         .as_ref()
     }
 
-    fn ctl(epoll: RawFd, op: i32, fd: RawFd, events: u32) -> io::Result<()> {
-        let mut event = libc::epoll_event { events, u64: fd as u64 };
-        // SAFETY: a plain syscall with a valid pointer to an initialised event.
-        if unsafe { libc::epoll_ctl(epoll, op, fd, &mut event) } == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
     /// What the poll handle's `data` points at; freed when the handle closes.
+    /// The set stays open while the handle or the env's `Watch` holds it.
     struct Handle {
-        epoll: OwnedFd,
+        set: Arc<SocketWatch>,
         on_socket: Box<dyn Fn()>,
     }
 
     #[derive(Debug)]
     pub struct Watch {
-        epoll: RawFd,
+        set: Arc<SocketWatch>,
     }
 
     unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_int) {
         // SAFETY: `data` (the handle's first field) was set to a live `Handle`
         // before the handle started, and is freed only in `on_close`.
         let h = unsafe { &**(handle as *mut *mut Handle) };
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
-        // SAFETY: the buffer holds 16 entries; timeout 0.
-        let n = unsafe { libc::epoll_wait(h.epoll.as_raw_fd(), events.as_mut_ptr(), 16, 0) };
-        if n > 0 {
+        if h.set.take_socket_events() {
             (h.on_socket)();
         }
     }
@@ -147,13 +127,8 @@ mod imp {
             if unsafe { sys::napi_get_uv_event_loop(env.raw(), &mut uv_loop) } != sys::Status::napi_ok {
                 return None;
             }
-            // SAFETY: plain syscall; the result is checked before use.
-            let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-            if fd < 0 {
-                return None;
-            }
-            // SAFETY: a fresh descriptor nothing else owns.
-            let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+            let set = Arc::new(SocketWatch::new().ok()?);
+            let fd = set.fd();
             // SAFETY: libuv's size for a poll handle; zeroed, freed in `on_close`.
             let handle = unsafe { libc::calloc(1, (uv.handle_size)(UV_POLL)) };
             if handle.is_null() {
@@ -166,7 +141,8 @@ mod imp {
                     libc::free(handle);
                     return None;
                 }
-                *(handle as *mut *mut Handle) = Box::into_raw(Box::new(Handle { epoll, on_socket }));
+                let data = Handle { set: Arc::clone(&set), on_socket };
+                *(handle as *mut *mut Handle) = Box::into_raw(Box::new(data));
                 (uv.unref)(handle);
                 if (uv.poll_start)(handle, UV_READABLE, on_ready) != 0
                     || sys::napi_add_env_cleanup_hook(env.raw(), Some(cleanup), handle)
@@ -176,16 +152,11 @@ mod imp {
                     return None;
                 }
             }
-            Some(Self { epoll: fd })
+            Some(Self { set })
         }
 
         pub fn arm(&self, fd: RawFd) {
-            let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
-            if ctl(self.epoll, libc::EPOLL_CTL_MOD, fd, events).is_err() {
-                // Not in the set yet (or closed and dropped from it). A failure
-                // here only loses the early wake-up.
-                let _ = ctl(self.epoll, libc::EPOLL_CTL_ADD, fd, events);
-            }
+            self.set.arm(fd);
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::types::{FilterResult, SessionPage, Throttler};
 /// Runs a prepared core call as an awaitable; a preparation error becomes
 /// the awaitable's exception. `socket`: the descriptor of the session the
 /// call sends a request on, if the loop should also watch it for the answer
-/// (see `crate::watch`).
+/// (see `crate::mailbox`).
 pub(crate) fn spawn<'py, T, U, F>(
     py: Python<'py>,
     socket: Option<std::os::fd::RawFd>,

@@ -20,7 +20,6 @@ mod selftest;
 pub mod session;
 pub mod topics;
 pub mod types;
-pub mod watch;
 
 /// The package version, which is the workspace version.
 #[pyfunction]

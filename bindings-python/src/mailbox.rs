@@ -23,9 +23,12 @@
 //! per-op overhead (P9) of a lone request high. Polls run detached from the
 //! interpreter.
 //!
-//! With one request in flight, its session's socket is watched too, so the
-//! loop's thread wakes together with the runtime thread that reads the
-//! answer rather than after it (see [`crate::watch`]).
+//! On Linux the loop watches an epoll set instead of the socket pair alone
+//! (`usher_core::socket_watch`): the pair's read end plus, armed one-shot
+//! per request, the sockets of sessions with a client-control request in
+//! flight, so the loop's thread wakes together with the runtime thread that
+//! reads the answer rather than after it, then waits at most
+//! `loop_task::SPIN_LIMIT` for the answer to be queued.
 //!
 //! Bounds: the queue holds at most one entry per pending awaitable of the
 //! loop (each awaitable is posted once; a task is queued at most once at a
@@ -35,14 +38,13 @@
 
 use std::future::Future;
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use usher_core::loop_task::{LoopTask, Scheduler};
-
-use crate::watch::Watch;
+use usher_core::loop_task::{LoopTask, SPIN_LIMIT, Scheduler, spin_until};
 
 /// Turns a finished Rust result into the Python value (or exception) of its
 /// awaitable; runs on the loop's thread.
@@ -97,8 +99,10 @@ pub fn resolve_task(py: Python<'_>, task: &Task, convert: Convert) {
 pub struct Mailbox {
     pending: Mutex<Vec<Entry>>,
     wake: UnixStream,
-    /// What the loop watches (the read end of `wake` and armed sockets).
-    pub watch: Watch,
+    /// Linux: the set the loop watches (the read end of `wake` and armed
+    /// sockets); `None` if epoll could not be had.
+    #[cfg(target_os = "linux")]
+    watch: Option<usher_core::socket_watch::SocketWatch>,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -112,14 +116,27 @@ impl Mailbox {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Waits (yielding the CPU) until something is queued, at most `limit`.
-    fn wait_for_entries(&self, limit: std::time::Duration) {
-        let start = std::time::Instant::now();
-        while self.pending.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
-            && start.elapsed() < limit
-        {
-            std::thread::yield_now();
+    fn is_empty(&self) -> bool {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+    }
+
+    /// Wakes the loop once when `socket` (a session's, with a request in
+    /// flight) turns readable; nothing off Linux.
+    pub fn arm(&self, socket: std::os::fd::RawFd) {
+        #[cfg(target_os = "linux")]
+        if let Some(watch) = &self.watch {
+            watch.arm(socket);
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = socket;
+    }
+
+    /// Consumes the set's events; true when an armed socket woke the loop.
+    fn socket_woke(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.watch.as_ref().is_some_and(|w| w.take_socket_events());
+        #[cfg(not(target_os = "linux"))]
+        false
     }
 
     /// Queues the result for `fut` and wakes the loop if it was idle. Never
@@ -158,26 +175,40 @@ impl Completions {
         let (reader, wake) = UnixStream::pair()?;
         reader.set_nonblocking(true)?;
         wake.set_nonblocking(true)?;
-        let watch = Watch::new(&reader)?;
-        Ok(Self { mailbox: Arc::new(Mailbox { pending: Mutex::new(Vec::new()), wake, watch }), reader })
+        #[cfg(target_os = "linux")]
+        let watch = usher_core::socket_watch::SocketWatch::new()
+            .and_then(|w| w.add_wake(reader.as_raw_fd()).map(|()| w))
+            .ok();
+        let mailbox = Mailbox {
+            pending: Mutex::new(Vec::new()),
+            wake,
+            #[cfg(target_os = "linux")]
+            watch,
+        };
+        Ok(Self { mailbox: Arc::new(mailbox), reader })
     }
 
-    /// The descriptor the loop watches for readability.
+    /// The descriptor the loop watches for readability: the epoll set, or
+    /// the socket pair's read end without one.
     fn fileno(&self) -> i32 {
-        self.mailbox.watch.fileno()
+        #[cfg(target_os = "linux")]
+        if let Some(watch) = &self.mailbox.watch {
+            return watch.fd();
+        }
+        self.reader.as_raw_fd()
     }
 
     /// Resolves every queued awaitable (the loop's reader callback). A future
     /// already done (cancelled meanwhile) is skipped; a failure to resolve one
     /// is reported as unraisable and the rest are still resolved.
     fn drain(&self, py: Python<'_>) {
-        let socket_woke = self.mailbox.watch.take_socket_events();
+        let socket_woke = self.mailbox.socket_woke();
         let mut buf = [0u8; 256];
         while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
         let mut ready = self.mailbox.take();
         if ready.is_empty() && socket_woke {
             // An answer is being read by a runtime thread right now.
-            py.detach(|| self.mailbox.wait_for_entries(crate::watch::SPIN_LIMIT));
+            py.detach(|| spin_until(SPIN_LIMIT, || !self.mailbox.is_empty()));
             ready = self.mailbox.take();
         }
         let mut done = Vec::with_capacity(ready.len());

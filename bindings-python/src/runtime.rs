@@ -207,7 +207,7 @@ impl CancelOnDone {
 ///
 /// With `socket`, the descriptor of the session the future sends a request
 /// on, the loop also watches that socket for the answer (see
-/// [`crate::watch`]).
+/// [`mailbox`]).
 pub fn local_future_into_py<'py, F, T>(
     py: Python<'py>,
     socket: Option<std::os::fd::RawFd>,
@@ -228,7 +228,7 @@ where
         mailbox::resolve_task(py, &task, convert);
     } else {
         if let Some(fd) = socket {
-            mailbox.watch.arm(fd);
+            mailbox.arm(fd);
         }
         py_fut.call_method1(pyo3::intern!(py, "add_done_callback"), (CancelOnDone(task),))?;
     }

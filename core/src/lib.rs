@@ -26,6 +26,8 @@ pub mod props;
 pub mod protocol;
 pub mod runtime;
 pub mod security;
+#[cfg(target_os = "linux")]
+pub mod socket_watch;
 
 pub use error::{Error, ErrorDetails, ErrorKind};
 pub use id::{SessionId, Target};

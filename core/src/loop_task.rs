@@ -13,6 +13,20 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+/// The longest a loop waits for an answer after its session's socket woke it
+/// early (`socket_watch`; the answer normally follows within ~10–40 µs).
+pub const SPIN_LIMIT: Duration = Duration::from_micros(100);
+
+/// Waits, yielding the CPU, until `done()` or `limit` has passed: how a loop
+/// woken early by an answer's socket waits for the answer to be queued.
+pub fn spin_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() && start.elapsed() < limit {
+        std::thread::yield_now();
+    }
+}
 
 /// How a binding gets a woken [`LoopTask`] polled on its loop's thread, and
 /// what it keeps per task (the awaitable or promise to settle).
@@ -111,6 +125,19 @@ mod tests {
         let woken = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the task was scheduled");
         assert_eq!(woken.poll(), Some(42));
         assert_eq!(woken.poll(), None, "a finished task is not polled again");
+    }
+
+    #[test]
+    fn spin_until_stops_at_the_limit_or_when_done() {
+        let start = Instant::now();
+        spin_until(Duration::from_millis(2), || false);
+        assert!(start.elapsed() >= Duration::from_millis(2));
+        let mut calls = 0;
+        spin_until(Duration::from_secs(10), || {
+            calls += 1;
+            calls == 3
+        });
+        assert_eq!(calls, 3);
     }
 
     #[test]
