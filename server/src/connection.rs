@@ -36,7 +36,7 @@ use usher_core::{Error, ErrorKind};
 use crate::auth::AuthError;
 use crate::config::ListenerConfig;
 use crate::hello::Refusal;
-use crate::registry::Record;
+use crate::registry::{Record, ShortStr, UserProps};
 use crate::session::{Next, Session};
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
@@ -272,9 +272,8 @@ async fn open(
                 Error::limit("interner", "the server cannot take more property names"),
             )
         })?;
-        user.push((sym, Box::<str>::from(v.as_str())));
+        user.push((sym, v.as_str()));
     }
-    user.sort_unstable_by_key(|(k, _)| *k);
     let role_set = shared.roles.resolve(&roles).map_err(|e| (CloseReason::AuthenticationFailed, e))?;
     let id = shared.next_id();
     let policy = listener.queue.policy();
@@ -285,7 +284,7 @@ async fn open(
         session: session.clone(),
         id,
         start_time,
-        principal: principal.clone(),
+        principal: ShortStr::from(&*principal),
         roles: role_set.clone(),
         environment: hello.environment.into(),
         country: Box::from(""),
@@ -294,7 +293,7 @@ async fn open(
         client_ip: peer.ip(),
         client_type: hello.client_type,
         tls,
-        user,
+        user: UserProps::new(user),
     };
     shared.registry.insert(record, &shared.events);
     let welcome = Welcome {

@@ -24,6 +24,8 @@
 
 mod audit;
 mod auth;
+#[doc(hidden)]
+pub mod bench;
 mod cluster;
 mod cmd;
 pub mod config;

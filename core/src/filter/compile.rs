@@ -241,6 +241,18 @@ pub(crate) fn index_hints(e: &Expr, interner: &Interner, out: &mut Vec<IndexHint
                 }
             }
         }
+        ExprKind::Clause(Clause::In { key, values }) => {
+            let values = || values.iter().map(|v| v.value.clone()).collect();
+            match &key.kind {
+                KeyKind::Fixed(FixedKey::Principal) => out.push(IndexHint::PrincipalIn(values())),
+                KeyKind::Fixed(_) => {}
+                KeyKind::User(name) => {
+                    if let Some(sym) = interner.get(name) {
+                        out.push(IndexHint::UserIn(sym, values()));
+                    }
+                }
+            }
+        }
         ExprKind::Clause(Clause::HasRoles { roles }) => {
             out.extend(roles.iter().filter_map(|r| interner.get(&r.value)).map(IndexHint::Role));
         }

@@ -87,6 +87,10 @@ pub enum IndexHint {
     Role(Sym),
     /// `key is 'v'` on a user key.
     UserEq(Sym, Box<str>),
+    /// `$Principal in [...]`: one of these.
+    PrincipalIn(Box<[Box<str>]>),
+    /// `key in [...]` on a user key: one of these.
+    UserIn(Sym, Box<[Box<str>]>),
 }
 
 /// A parsed and compiled filter. `Send + Sync`: one compiled filter can be

@@ -14,7 +14,7 @@ use usher_core::protocol::{FilterResult, Reply};
 use usher_core::{Error, ErrorDetails, ErrorKind, Target};
 
 use super::{Ctx, not_dominated};
-use crate::registry::{Change, Record};
+use crate::registry::{Change, Record, UserProps};
 
 /// A validated change list.
 enum Key<'a> {
@@ -63,7 +63,7 @@ fn apply_one(
     let mut user: BTreeMap<String, String> = rec
         .user
         .iter()
-        .filter_map(|(k, v)| interner.resolve(*k).map(|n| (n.to_string(), v.to_string())))
+        .filter_map(|(k, v)| interner.resolve(k).map(|n| (n.to_string(), v.to_owned())))
         .collect();
     let mut out: Vec<Change> = Vec::new();
     let (mut country, mut language) = (None, None);
@@ -92,12 +92,11 @@ fn apply_one(
     }
     limits.check(user.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(limit_error)?;
     let mut packed = Vec::with_capacity(user.len());
-    for (k, v) in user {
-        let sym = interner.intern(&k).ok_or_else(|| Error::limit("interner", "too many property names"))?;
-        packed.push((sym, Box::<str>::from(v)));
+    for (k, v) in &user {
+        let sym = interner.intern(k).ok_or_else(|| Error::limit("interner", "too many property names"))?;
+        packed.push((sym, v.as_str()));
     }
-    packed.sort_unstable_by_key(|(k, _)| *k);
-    rec.user = packed;
+    rec.user = UserProps::new(packed);
     if let Some(c) = country {
         rec.country = c.into();
     }

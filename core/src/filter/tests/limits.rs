@@ -120,11 +120,17 @@ fn index_hints_come_from_top_level_conjuncts() {
         ]
     );
     assert_eq!(compile_ok("$Principal eq 'b'", &i).index_hints(), &[IndexHint::Principal("b".into())]);
+    assert_eq!(
+        compile_ok("$Principal in ['b', 'c'] and Tier in ['1']", &i).index_hints(),
+        &[
+            IndexHint::PrincipalIn(["b".into(), "c".into()].into()),
+            IndexHint::UserIn(sym("Tier"), ["1".into()].into())
+        ]
+    );
     for none in [
         "$Principal is 'a' or Tier is '1'",
         "not $Principal is 'a'",
         "Tier ne '1'",
-        "Tier in ['1']",
         "Tier matches '1'",
         "has Tier",
         "all",

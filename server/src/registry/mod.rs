@@ -12,98 +12,27 @@
 //! changes happened, and a listener's snapshot of a shard (taken under the same
 //! lock) can never miss or repeat a change.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::IpAddr;
+mod record;
+mod shard;
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use usher_core::SessionId;
-use usher_core::filter::{CompiledFilter, IndexHint};
+use usher_core::filter::CompiledFilter;
 use usher_core::intern::{Interner, Sym};
-use usher_core::props::{ALL_FIXED, ALL_USER, FixedKey, InlineText, PropValue, PropertySource};
-use usher_core::protocol::{ClientType, CloseReason};
+use usher_core::props::{ALL_FIXED, ALL_USER, FixedKey, PropertySource};
+use usher_core::protocol::CloseReason;
 
 use crate::events::Events;
 use crate::roles::RoleSet;
 use crate::session::Session;
 
+pub(crate) use record::{Record, ShortStr, UserProps, View};
+use shard::{Candidates, Shard};
+
 /// Number of shards; at most 64 (listeners keep one "live" bit per shard).
 pub(crate) const SHARDS: usize = 16;
-
-/// One session's properties and handle.
-#[derive(Debug)]
-pub(crate) struct Record {
-    /// The session's shared half.
-    pub session: Arc<Session>,
-    /// `$SessionId`.
-    pub id: SessionId,
-    /// `$StartTime`, ms since the epoch.
-    pub start_time: u64,
-    /// `$Principal`.
-    pub principal: Box<str>,
-    /// `$Roles` (shared by every session with the same set).
-    pub roles: Arc<RoleSet>,
-    /// `$Environment`.
-    pub environment: Box<str>,
-    /// `$Country` (upper case).
-    pub country: Box<str>,
-    /// `$Language` (lower case).
-    pub language: Box<str>,
-    /// `$Connector` (shared by the listener's sessions).
-    pub connector: Arc<str>,
-    /// `$ClientIP`.
-    pub client_ip: IpAddr,
-    /// `$ClientType`.
-    pub client_type: ClientType,
-    /// `$Transport` is `WEBSOCKET_TLS` when true.
-    pub tls: bool,
-    /// User properties sorted by key symbol.
-    pub user: Vec<(Sym, Box<str>)>,
-}
-
-impl Record {
-    /// A user property.
-    pub(crate) fn user_value(&self, key: Sym) -> Option<&str> {
-        self.user.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| &*self.user[i].1)
-    }
-}
-
-/// A record as filters see it (the server name is not stored per session).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct View<'a> {
-    /// The record.
-    pub rec: &'a Record,
-    /// `$ServerName`.
-    pub server_name: &'a str,
-}
-
-impl PropertySource for View<'_> {
-    fn fixed(&self, key: FixedKey) -> PropValue<'_> {
-        let r = self.rec;
-        let inline = |t: Option<InlineText>| t.map(PropValue::Inline).unwrap_or(PropValue::Str(""));
-        match key {
-            FixedKey::SessionId => inline(InlineText::format(r.id)),
-            FixedKey::Principal => PropValue::Str(&r.principal),
-            FixedKey::Roles => PropValue::Str(&r.roles.text),
-            FixedKey::ClientType => PropValue::Str(r.client_type.as_str()),
-            FixedKey::Transport => PropValue::Str(if r.tls { "WEBSOCKET_TLS" } else { "WEBSOCKET" }),
-            FixedKey::ServerName => PropValue::Str(self.server_name),
-            FixedKey::Connector => PropValue::Str(&r.connector),
-            FixedKey::ClientIp => inline(InlineText::format(r.client_ip)),
-            FixedKey::StartTime => inline(InlineText::format(r.start_time)),
-            FixedKey::Environment => PropValue::Str(&r.environment),
-            FixedKey::Country => PropValue::Str(&r.country),
-            FixedKey::Language => PropValue::Str(&r.language),
-        }
-    }
-
-    fn user(&self, key: Sym) -> Option<&str> {
-        self.rec.user_value(key)
-    }
-
-    fn has_role(&self, role: Sym) -> bool {
-        self.rec.roles.has(role)
-    }
-}
 
 /// Which properties a caller asked for: `*F`, `*U` and names.
 #[derive(Debug, Clone, Default)]
@@ -152,14 +81,14 @@ impl KeySpec {
             }
         }
         if self.all_user {
-            for (sym, value) in &view.rec.user {
-                if let Some(name) = interner.resolve(*sym) {
+            for (sym, value) in view.rec.user.iter() {
+                if let Some(name) = interner.resolve(sym) {
                     out.insert(name.to_string(), value.to_string());
                 }
             }
         } else {
             for (sym, name) in &self.user {
-                if let Some(v) = view.rec.user_value(*sym) {
+                if let Some(v) = view.rec.user.get(*sym) {
                     out.insert(name.to_string(), v.to_owned());
                 }
             }
@@ -170,78 +99,6 @@ impl KeySpec {
 
 /// One property change, for session events: key, old, new.
 pub(crate) type Change = (String, Option<String>, Option<String>);
-
-#[derive(Debug, Default)]
-struct Shard {
-    sessions: HashMap<u64, Record>,
-    by_principal: HashMap<Box<str>, HashSet<u64>>,
-    by_role: HashMap<Sym, HashSet<u64>>,
-    by_user: HashMap<Sym, HashMap<Box<str>, HashSet<u64>>>,
-}
-
-impl Shard {
-    fn index(&mut self, r: &Record) {
-        let v = r.id.value;
-        self.by_principal.entry(r.principal.clone()).or_default().insert(v);
-        for role in &r.roles.syms {
-            self.by_role.entry(*role).or_default().insert(v);
-        }
-        for (k, val) in &r.user {
-            self.by_user.entry(*k).or_default().entry(val.clone()).or_default().insert(v);
-        }
-    }
-
-    fn unindex(&mut self, r: &Record) {
-        let v = r.id.value;
-        if let Some(set) = self.by_principal.get_mut(&r.principal) {
-            set.remove(&v);
-            if set.is_empty() {
-                self.by_principal.remove(&r.principal);
-            }
-        }
-        for role in &r.roles.syms {
-            if let Some(set) = self.by_role.get_mut(role) {
-                set.remove(&v);
-                if set.is_empty() {
-                    self.by_role.remove(role);
-                }
-            }
-        }
-        for (k, val) in &r.user {
-            if let Some(by_val) = self.by_user.get_mut(k) {
-                if let Some(set) = by_val.get_mut(val) {
-                    set.remove(&v);
-                    if set.is_empty() {
-                        by_val.remove(val);
-                    }
-                }
-                if by_val.is_empty() {
-                    self.by_user.remove(k);
-                }
-            }
-        }
-    }
-
-    /// The smallest candidate set the hints allow; `None` means scan all.
-    /// `Some(None)` means a hint has no entries: nothing in this shard matches.
-    fn candidates(&self, hints: &[IndexHint]) -> Option<Option<&HashSet<u64>>> {
-        let mut best: Option<Option<&HashSet<u64>>> = None;
-        for hint in hints {
-            let set = match hint {
-                IndexHint::Principal(p) => self.by_principal.get(&**p),
-                IndexHint::Role(r) => self.by_role.get(r),
-                IndexHint::UserEq(k, v) => self.by_user.get(k).and_then(|m| m.get(&**v)),
-            };
-            best = match (best, set) {
-                (_, None) => return Some(None),
-                (None, Some(s)) => Some(Some(s)),
-                (Some(Some(b)), Some(s)) => Some(Some(if s.len() < b.len() { s } else { b })),
-                (Some(None), _) => return Some(None),
-            };
-        }
-        best
-    }
-}
 
 /// The sharded registry.
 #[derive(Debug)]
@@ -279,10 +136,8 @@ impl Registry {
     pub(crate) fn insert(&self, rec: Record, events: &Events) {
         let i = Self::shard_of(rec.id);
         let mut shard = self.write(i);
-        shard.index(&rec);
-        let id = rec.id.value;
-        shard.sessions.insert(id, rec);
-        if let Some(rec) = shard.sessions.get(&id) {
+        let slot = shard.insert(rec);
+        if let Some(rec) = shard.at(slot) {
             events.on_active(i, &self.view(rec), &self.interner);
         }
     }
@@ -291,8 +146,7 @@ impl Registry {
     pub(crate) fn remove(&self, id: SessionId, reason: CloseReason, events: &Events) -> Option<Record> {
         let i = Self::shard_of(id);
         let mut shard = self.write(i);
-        let rec = shard.sessions.remove(&id.value)?;
-        shard.unindex(&rec);
+        let rec = shard.remove(id.value)?;
         events.on_closed(i, &self.view(&rec), reason, &self.interner);
         Some(rec)
     }
@@ -300,7 +154,7 @@ impl Registry {
     /// Reads one session.
     pub(crate) fn get<R>(&self, id: SessionId, f: impl FnOnce(View<'_>) -> R) -> Option<R> {
         let shard = self.read(Self::shard_of(id));
-        shard.sessions.get(&id.value).map(|rec| f(self.view(rec)))
+        shard.get(id.value).map(|rec| f(self.view(rec)))
     }
 
     /// Changes one session. `f` returns its result and the property changes
@@ -313,19 +167,18 @@ impl Registry {
         f: impl FnOnce(&mut Record, &Interner) -> Result<(R, Vec<Change>), E>,
     ) -> Option<Result<R, E>> {
         let i = Self::shard_of(id);
-        let mut guard = self.write(i);
-        let shard = &mut *guard;
-        let mut rec = shard.sessions.remove(&id.value)?;
-        shard.unindex(&rec);
-        let before = events.matches_before(i, &self.view(&rec));
-        let out = f(&mut rec, &self.interner);
-        shard.index(&rec);
+        let mut shard = self.write(i);
+        let (out, slot) = shard.update(id.value, |rec| {
+            let before = events.matches_before(i, &self.view(rec));
+            (f(rec, &self.interner), before)
+        })?;
+        let (out, before) = out;
         if let Ok((_, changes)) = &out
             && !changes.is_empty()
+            && let Some(rec) = shard.at(slot)
         {
-            events.on_properties(i, &self.view(&rec), &before, changes, &self.interner);
+            events.on_properties(i, &self.view(rec), &before, changes, &self.interner);
         }
-        shard.sessions.insert(id.value, rec);
         Some(out.map(|(r, _)| r))
     }
 
@@ -343,57 +196,87 @@ impl Registry {
         roles: &Arc<RoleSet>,
     ) -> Option<Arc<Session>> {
         let i = Self::shard_of(id);
-        let mut guard = self.write(i);
-        let Shard { sessions, by_role, .. } = &mut *guard;
-        let rec = sessions.get_mut(&id.value)?;
+        let mut shard = self.write(i);
+        let (slot, rec) = shard.get_mut(id.value)?;
         // Empty when no listener exists; none can become live in this shard
         // while its lock is held, so then no event is due.
         let before = events.matches_before(i, &self.view(rec));
         let old = std::mem::replace(&mut rec.roles, roles.clone());
         rec.session.set_roles(roles.clone());
-        let v = id.value;
-        for sym in old.syms.iter().filter(|s| !roles.has(**s)) {
-            if let Some(set) = by_role.get_mut(sym) {
-                set.remove(&v);
-                if set.is_empty() {
-                    by_role.remove(sym);
-                }
-            }
-        }
-        for sym in roles.syms.iter().filter(|s| !old.has(**s)) {
-            by_role.entry(*sym).or_default().insert(v);
-        }
-        if !before.is_empty() && old.text != roles.text {
+        let session = rec.session.clone();
+        shard.reindex_roles(slot, &old, roles);
+        if !before.is_empty()
+            && old.text != roles.text
+            && let Some(rec) = shard.at(slot)
+        {
             let change = ("$Roles".to_owned(), Some(old.text.to_string()), Some(roles.text.to_string()));
             events.on_properties(i, &self.view(rec), &before, &[change], &self.interner);
         }
-        Some(rec.session.clone())
+        Some(session)
     }
 
-    /// Calls `f` for every session the filter matches (shard by shard).
+    /// Calls `f` for every session the filter matches (shard by shard): the
+    /// indexes give the candidates, the filter decides.
     pub(crate) fn for_each_match(&self, filter: &CompiledFilter, mut f: impl FnMut(View<'_>)) {
         let hints = filter.index_hints();
+        let mut slots = Vec::new();
         for i in 0..SHARDS {
             let shard = self.read(i);
             match shard.candidates(hints) {
-                Some(None) => {}
-                Some(Some(ids)) => {
-                    for v in ids {
-                        if let Some(rec) = shard.sessions.get(v) {
-                            let view = self.view(rec);
-                            if filter.matches(&view) {
-                                f(view);
-                            }
-                        }
-                    }
+                Candidates::All => self.evaluate(shard.slots().len(), |k| shard.slot_at(k), filter, &mut f),
+                Candidates::Slots(set) => {
+                    slots.clear();
+                    slots.extend(set.iter());
+                    let slot = |k: usize| shard.slot_at(slots[k] as usize);
+                    self.evaluate(slots.len(), slot, filter, &mut f);
                 }
-                None => {
-                    for rec in shard.sessions.values() {
-                        let view = self.view(rec);
-                        if filter.matches(&view) {
-                            f(view);
-                        }
-                    }
+            }
+        }
+    }
+
+    /// Calls `f` for every session the filter matches, evaluating every
+    /// record (no index; the P5 benchmark's comparison).
+    pub(crate) fn scan(&self, filter: &CompiledFilter, mut f: impl FnMut(View<'_>)) {
+        for i in 0..SHARDS {
+            let shard = self.read(i);
+            self.evaluate(shard.slots().len(), |k| shard.slot_at(k), filter, &mut f);
+        }
+    }
+
+    /// Evaluates the filter on the records `slot(0..n)`, in that order.
+    ///
+    /// The records a filter visits are scattered (every other one, or a few
+    /// of an index set), and a filter reads a record's user properties only
+    /// when its cheaper clauses pass, which makes each read a cache miss.
+    /// So the loop asks for them early: the record [`PREFETCH_RECORD`]
+    /// places ahead, and the properties of the one [`PREFETCH_PROPS`] places
+    /// ahead (its record has arrived by then), and the misses overlap
+    /// instead of stalling one after another.
+    fn evaluate<'a>(
+        &'a self,
+        n: usize,
+        slot: impl Fn(usize) -> &'a Option<Record>,
+        filter: &CompiledFilter,
+        f: &mut impl FnMut(View<'a>),
+    ) {
+        for k in 0..n {
+            if k + PREFETCH_RECORD < n {
+                let at: *const Option<Record> = slot(k + PREFETCH_RECORD);
+                for line in (0..size_of::<Option<Record>>()).step_by(64) {
+                    prefetch(at.cast::<u8>().wrapping_add(line));
+                }
+            }
+            if k + PREFETCH_PROPS < n
+                && let Some(ahead) = slot(k + PREFETCH_PROPS)
+            {
+                for p in ahead.user.prefetch_addresses() {
+                    prefetch(p);
+                }
+            }
+            if let Some(rec) = slot(k) {
+                let view = self.view(rec);
+                if filter.matches(&view) {
+                    f(view);
                 }
             }
         }
@@ -410,7 +293,7 @@ impl Registry {
     /// listener snapshots).
     pub(crate) fn with_shard(&self, i: usize, mut f: impl FnMut(Option<View<'_>>)) {
         let shard = self.read(i);
-        for rec in shard.sessions.values() {
+        for rec in shard.records() {
             f(Some(self.view(rec)));
         }
         // Called once more with `None` while still holding the lock, so the
@@ -422,13 +305,33 @@ impl Registry {
     pub(crate) fn all_sessions(&self) -> Vec<Arc<Session>> {
         let mut out = Vec::new();
         for i in 0..SHARDS {
-            out.extend(self.read(i).sessions.values().map(|r| r.session.clone()));
+            out.extend(self.read(i).records().map(|r| r.session.clone()));
         }
         out
     }
 
     /// How many sessions there are.
     pub(crate) fn len(&self) -> usize {
-        (0..SHARDS).map(|i| self.read(i).sessions.len()).sum()
+        (0..SHARDS).map(|i| self.read(i).len()).sum()
     }
 }
+
+/// How many records ahead [`Registry::evaluate`] prefetches a record.
+const PREFETCH_RECORD: usize = 16;
+/// How many records ahead [`Registry::evaluate`] prefetches user properties.
+const PREFETCH_PROPS: usize = 8;
+
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a
+    // hint: it never faults or reads into the program, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+#[cfg(test)]
+mod tests;
