@@ -422,6 +422,8 @@ impl Future for Conn<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
         let this = self.get_mut();
+        // The audit lines of the requests this poll handles leave together.
+        let _log = crate::log::batch();
         // Register first: a push after our checks below wakes us again.
         this.session.register(cx.waker());
         let mut more = false;

@@ -33,6 +33,7 @@ mod connection;
 mod events;
 pub mod hello;
 mod listener;
+pub mod log;
 mod queue;
 mod registry;
 mod roles;

@@ -74,17 +74,24 @@ fn reload(server: &usher_server::ServerHandle, path: Option<&std::path::Path>) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal: into a file or a pipe
-        // they are noise, and styling cost ~7% of the server's CPU on the
-        // per-operation audit lines (SPEC §9 P6, docs/PERFORMANCE.md).
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    if std::io::stderr().is_terminal() {
+        // Colours for a person at a terminal.
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter()).init();
+    } else {
+        // Into a file or a pipe: the same lines without colours, formatted
+        // and written cheaply (one audit line per control operation, SPEC
+        // §8, is on the hot path of SPEC §9 P6; see usher_server::log).
+        tracing_subscriber::fmt()
+            .event_format(usher_server::log::LineFormat)
+            .fmt_fields(usher_server::log::LineFields)
+            .with_writer(usher_server::log::StderrBatched)
+            .with_env_filter(filter())
+            .init();
+    }
     let args = Args::parse();
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,

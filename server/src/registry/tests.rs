@@ -99,4 +99,3 @@ fn indexes_agree_with_a_full_scan() {
     let all = compile("all", &interner).expect("valid filter");
     assert_eq!(registry.select(&all).len(), registry.len());
 }
-
