@@ -106,7 +106,7 @@ pub(crate) fn handle(
     let hello = Box::pin(hello_phase(accepted, shared.clone(), listener, connector, shutdown));
     async move {
         let Some((mut ws, session, principal)) = hello.await else { return };
-        if serve(&shared, &session, &principal, &mut ws).await == Served::Idle {
+        if serve(&shared, &session, &principal, &mut ws, true).await == Served::Idle {
             park(&shared, session, principal, ws, held);
         }
     }
@@ -130,7 +130,7 @@ pub(crate) fn resume(parked: Parked, shared: Arc<Shared>) -> impl Future<Output 
         let config = ws_config(shared.config.limits.max_frame_bytes);
         let stream = Stream::Plain(tcp, Boundary::frames());
         let mut ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
-        if serve(&shared, &session, &principal, &mut ws).await == Served::Idle {
+        if serve(&shared, &session, &principal, &mut ws, false).await == Served::Idle {
             park(&shared, session, principal, ws, held);
         }
     }
@@ -368,8 +368,10 @@ async fn open(
 }
 
 /// Runs the session until it closes, then flushes what it may and says
-/// why; or until it parks, handing its socket to [`crate::park`].
-async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, principal: &str, ws: &mut Ws) -> Served {
+/// why; or until it is idle and may park ([`crate::park`]). A `fresh`
+/// session (just welcomed) parks as soon as it is idle, without waiting for
+/// the sweeper's hints: see [`Conn::fresh`].
+async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, principal: &str, ws: &mut Ws, fresh: bool) -> Served {
     // Sessions opened while the server was shutting down were not in the
     // registry when it closed everyone: close them here.
     if shared.is_shutting_down() {
@@ -390,7 +392,8 @@ async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, principal: &str, ws
         pending: None,
         unflushed: 0,
         throttle: None,
-        active: true,
+        active: !fresh,
+        fresh,
         may_park,
     }
     .await;
@@ -500,6 +503,13 @@ struct Conn<'a> {
     throttle: Option<Pin<Box<Sleep>>>,
     /// A frame was read or written since the last park hint.
     active: bool,
+    /// Just welcomed: park on the first poll that finds the session idle
+    /// (nothing read since the welcome, nothing to write), hint or not. A
+    /// burst of new sessions (SPEC §9 P1, P7) then never holds a task and
+    /// tungstenite state per session at once, which the allocator would
+    /// keep as resident memory after the sessions parked; a client that
+    /// sends its first request a moment later pays one resumption.
+    fresh: bool,
     /// The session may park (a plain stream, parking on).
     may_park: bool,
 }
@@ -546,6 +556,9 @@ impl Conn<'_> {
             return Poll::Pending;
         }
         // The sweeper's hint: park if nothing happened since the last one.
+        if std::mem::take(&mut this.fresh) && this.may_park && !this.active && this.parkable(cx) {
+            return Poll::Ready(None);
+        }
         if this.session.take_park_hint() {
             if this.may_park && !this.active && this.parkable(cx) {
                 return Poll::Ready(None);

@@ -36,9 +36,10 @@
 //!
 //! **Bounds.** At most one entry per open connection (it keeps the
 //! connection's permit, so `server.max_connections` bounds the table); the
-//! table is a `Vec` indexed by descriptor that grows in steps of
-//! [`GROW`] slots up to the highest parked descriptor and never shrinks
-//! (~56 B a slot). Epoll events are taken [`BATCH`] at a time.
+//! table is indexed by descriptor, in chunks of [`CHUNK`] slots (~56 B a
+//! slot) allocated when a descriptor in their range first parks, never moved
+//! (a growing `Vec` would leave its old copies behind as allocator garbage)
+//! and never freed. Epoll events are taken [`BATCH`] at a time.
 //!
 //! **Errors.** If adding a socket to the epoll set fails (e.g. the kernel's
 //! `max_user_watches`), that session is resumed at once and keeps a task. If
@@ -61,11 +62,25 @@ use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
 
-/// Table slots added at a time.
-const GROW: usize = 1024;
+/// Table slots per chunk.
+const CHUNK: usize = 1024;
 
 /// Epoll events taken per `epoll_wait`.
 const BATCH: usize = 256;
+
+/// What a parked socket waits for (one-shot: re-armed or deleted after).
+const EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
+
+/// A server's ping frame: FIN + ping, unmasked, empty payload.
+const PING: [u8; 2] = [0x89, 0x00];
+
+/// The length of `bytes` when it is exactly one complete pong frame from a
+/// client (masked, as RFC 6455 requires of clients, payload ≤ 125 bytes).
+fn lone_pong(bytes: &[u8]) -> Option<usize> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let len = 2 + 4 + usize::from(second & 0x7f);
+    (first == 0x8a && second & 0x80 != 0 && second & 0x7f <= 125 && bytes.len() == len).then_some(len)
+}
 
 /// What a connection holds for its whole life, parked or not: its permit of
 /// `server.max_connections` and its share of the shutdown-complete signal.
@@ -101,6 +116,10 @@ pub struct ParkStats {
     pub parks: u64,
     /// Resumptions since the server started.
     pub resumes: u64,
+    /// Pings written to parked sessions without resuming them.
+    pub pings: u64,
+    /// Pongs read from parked sessions without resuming them.
+    pub pongs: u64,
 }
 
 /// One server's parking component: its epoll set and table.
@@ -109,7 +128,7 @@ pub(crate) struct Parker {
     epoll: std::os::fd::OwnedFd,
     // A std Mutex: held only to put an entry in or take one out, never
     // across a system call or an await.
-    slots: Mutex<Vec<Option<Parked>>>,
+    slots: Mutex<Table>,
     shared: Weak<Shared>,
     runtime: tokio::runtime::Handle,
     /// Set when parking stopped for good (see the module docs).
@@ -117,6 +136,8 @@ pub(crate) struct Parker {
     parked: AtomicUsize,
     parks: AtomicU64,
     resumes: AtomicU64,
+    pings: AtomicU64,
+    pongs: AtomicU64,
 }
 
 /// Starts parking for this server unless `server.park_after_ms` is 0. Must
@@ -134,13 +155,15 @@ pub(crate) fn start(shared: &Arc<Shared>, shutdown: Shutdown) {
     };
     let parker = Arc::new(Parker {
         epoll,
-        slots: Mutex::new(Vec::new()),
+        slots: Mutex::new(Table::default()),
         shared: Arc::downgrade(shared),
         runtime: tokio::runtime::Handle::current(),
         closed: AtomicBool::new(false),
         parked: AtomicUsize::new(0),
         parks: AtomicU64::new(0),
         resumes: AtomicU64::new(0),
+        pings: AtomicU64::new(0),
+        pongs: AtomicU64::new(0),
     });
     if shared.parker.set(parker.clone()).is_ok() {
         tokio::spawn(run(parker, shutdown));
@@ -148,7 +171,7 @@ pub(crate) fn start(shared: &Arc<Shared>, shutdown: Shutdown) {
 }
 
 impl Parker {
-    fn lock(&self) -> MutexGuard<'_, Vec<Option<Parked>>> {
+    fn lock(&self) -> MutexGuard<'_, Table> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -158,6 +181,8 @@ impl Parker {
             parked: self.parked.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
             resumes: self.resumes.load(Ordering::Relaxed),
+            pings: self.pings.load(Ordering::Relaxed),
+            pongs: self.pongs.load(Ordering::Relaxed),
         }
     }
 
@@ -177,18 +202,12 @@ impl Parker {
                 session.set_parked(false);
                 return self.spawn(parked);
             }
-            if slots.len() <= slot {
-                let more = (slot + 1 - slots.len()).max(GROW);
-                slots.reserve_exact(more);
-                slots.resize_with(slot + 1, || None);
-            }
             // An open descriptor is in at most one entry: the slot is empty.
-            slots[slot] = Some(parked);
+            *slots.slot(slot) = Some(parked);
             self.parked.fetch_add(1, Ordering::Relaxed);
             self.parks.fetch_add(1, Ordering::Relaxed);
         }
-        let events = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32;
-        if let Err(e) = sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, events, slot as u64) {
+        if let Err(e) = sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, EVENTS, slot as u64) {
             tracing::warn!(session = %session.id, error = %e, "cannot park; the session keeps its task");
             return self.resume(fd, Some(session.id));
         }
@@ -232,6 +251,78 @@ impl Parker {
         }
     }
 
+    /// Writes a ping that is due on a parked session, if nothing else is
+    /// due, and leaves it parked; false when it must be resumed instead
+    /// (gone, something else due, or the socket did not take the frame).
+    /// Under the table lock, so no resumed task writes to the socket at the
+    /// same time.
+    fn ping(self: &Arc<Self>, waker: &Arc<ParkWaker>) -> bool {
+        let (fd, id) = (waker.fd, waker.id);
+        let Ok(slot) = usize::try_from(fd) else { return false };
+        let mut slots = self.lock();
+        let Some(Some(parked)) = slots.get_mut(slot) else { return false };
+        let session = &parked.session;
+        if session.id != id || !session.only_ping_due() || !session.take_ping() {
+            return false;
+        }
+        match sys::send(fd, &PING) {
+            Ok(n) if n == PING.len() => {}
+            Ok(0) | Err(_) => {
+                // The socket is full or failing: the task will try.
+                session.restore_ping();
+                return false;
+            }
+            Ok(_) => {
+                // Half a frame went out (a socket with one byte of room): the
+                // stream cannot be continued. Marked after the table lock is
+                // released (marking wakes, and a wake-up takes that lock).
+                let session = session.clone();
+                drop(slots);
+                session.mark_closing(usher_core::protocol::CloseReason::ConnectionLost);
+                return false;
+            }
+        }
+        let session = session.clone();
+        self.pings.fetch_add(1, Ordering::Relaxed);
+        drop(slots);
+        // The waker was taken by this wake-up: register it again, then
+        // check for anything that came meanwhile (its wake-up was lost).
+        session.register(&Waker::from(waker.clone()));
+        if session.needs_task() {
+            self.resume(fd, Some(id));
+        }
+        true
+    }
+
+    /// Reads the answer to [`Parker::ping`] when it is all the socket
+    /// holds: a complete masked pong frame and nothing else. The session
+    /// stays parked (its silence clock restarts, as the task's read would
+    /// have done) and the socket is re-armed; false when it must be resumed.
+    fn take_pong(self: &Arc<Self>, fd: RawFd) -> bool {
+        let Ok(slot) = usize::try_from(fd) else { return false };
+        let Some(shared) = self.shared.upgrade() else { return false };
+        let mut slots = self.lock();
+        let Some(Some(parked)) = slots.get_mut(slot) else { return false };
+        // One byte more than the largest pong, to see whether more follows.
+        let mut buf = [0u8; 2 + 4 + 125 + 1];
+        let Ok(n) = sys::recv(fd, &mut buf, libc::MSG_PEEK) else { return false };
+        let Some(len) = lone_pong(&buf[..n]) else { return false };
+        // The bytes were peeked, so this takes exactly them.
+        if sys::recv(fd, &mut buf[..len], 0).ok() != Some(len) {
+            // Not released before marking, the wake-up would deadlock on it.
+            let session = parked.session.clone();
+            drop(slots);
+            session.mark_closing(usher_core::protocol::CloseReason::ConnectionLost);
+            return false;
+        }
+        parked.session.touch(shared.now_ms());
+        if sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, EVENTS, slot as u64).is_err() {
+            return false;
+        }
+        self.pongs.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
     /// Takes ready events; true when the batch was full (more may wait).
     fn take_events(self: &Arc<Self>) -> io::Result<bool> {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
@@ -242,8 +333,11 @@ impl Parker {
             }
         };
         for event in &events[..n] {
-            let slot = event.u64;
-            self.resume(slot as RawFd, None);
+            let (fd, flags) = (event.u64 as RawFd, event.events);
+            // A lone pong is read here; anything else needs the task.
+            if flags != libc::EPOLLIN as u32 || !self.take_pong(fd) {
+                self.resume(fd, None);
+            }
         }
         Ok(n == BATCH)
     }
@@ -253,11 +347,34 @@ impl Parker {
         let fds: Vec<RawFd> = {
             let slots = self.lock();
             self.closed.store(true, Ordering::SeqCst);
-            slots.iter().filter_map(|p| p.as_ref().map(|p| p.socket.as_raw_fd())).collect()
+            slots.chunks.iter().flatten().flat_map(|c| c.iter()).flatten().map(|p| p.socket.as_raw_fd()).collect()
         };
         for fd in fds {
             self.resume(fd, None);
         }
+    }
+}
+
+/// Parked sessions by descriptor, in fixed chunks.
+#[derive(Debug, Default)]
+struct Table {
+    chunks: Vec<Option<Box<[Option<Parked>]>>>,
+}
+
+impl Table {
+    /// The slot of descriptor `fd`, allocating its chunk if needed.
+    fn slot(&mut self, fd: usize) -> &mut Option<Parked> {
+        let (chunk, i) = (fd / CHUNK, fd % CHUNK);
+        if self.chunks.len() <= chunk {
+            self.chunks.resize_with(chunk + 1, || None);
+        }
+        let chunk = self.chunks[chunk].get_or_insert_with(|| (0..CHUNK).map(|_| None).collect());
+        &mut chunk[i]
+    }
+
+    /// The slot of descriptor `fd`, if its chunk exists.
+    fn get_mut(&mut self, fd: usize) -> Option<&mut Option<Parked>> {
+        self.chunks.get_mut(fd / CHUNK)?.as_mut()?.get_mut(fd % CHUNK)
     }
 }
 
@@ -276,7 +393,10 @@ impl Wake for ParkWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.parker.resume(self.fd, Some(self.id));
+        // A ping alone is written by the parking component itself.
+        if !self.parker.ping(self) {
+            self.parker.resume(self.fd, Some(self.id));
+        }
     }
 }
 
@@ -361,10 +481,53 @@ mod sys {
         }
     }
 
+    pub(super) fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: the kernel reads at most `bytes.len()` bytes from `bytes`.
+        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    pub(super) fn recv(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags | libc::MSG_DONTWAIT) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
     pub(super) fn wait(epoll: RawFd, events: &mut [libc::epoll_event]) -> io::Result<usize> {
         let max = i32::try_from(events.len()).unwrap_or(i32::MAX);
         // SAFETY: the kernel writes at most `max` events into `events`.
         let n = unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), max, 0) };
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a parked session holds, for docs/PERFORMANCE.md ("Parking").
+    #[test]
+    fn only_a_lone_complete_masked_pong_is_taken() {
+        let pong = [0x8a, 0x80, 1, 2, 3, 4];
+        assert_eq!(lone_pong(&pong), Some(6));
+        assert_eq!(lone_pong(&[0x8a, 0x82, 1, 2, 3, 4, 9, 9]), Some(8));
+        assert_eq!(lone_pong(&pong[..5]), None, "incomplete");
+        assert_eq!(lone_pong(&[0x8a, 0x80, 1, 2, 3, 4, 0x82]), None, "more follows");
+        assert_eq!(lone_pong(&[0x8a, 0x00]), None, "unmasked");
+        assert_eq!(lone_pong(&[0x89, 0x80, 1, 2, 3, 4]), None, "a ping");
+        assert_eq!(lone_pong(&[0x0a, 0x80, 1, 2, 3, 4]), None, "no FIN");
+        assert_eq!(lone_pong(&[]), None);
+    }
+
+    #[test]
+    fn parked_state_stays_small() {
+        let parked = std::mem::size_of::<Option<Parked>>();
+        let waker = std::mem::size_of::<ParkWaker>() + 16;
+        let session = std::mem::size_of::<Session>() + 16;
+        let record = std::mem::size_of::<crate::registry::Record>();
+        println!("table slot {parked} B, waker {waker} B, session {session} B, record {record} B");
+        assert!(parked <= 64, "a parked entry grew to {parked} B");
+        assert!(waker <= 64, "the parked waker grew to {waker} B");
     }
 }

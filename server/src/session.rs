@@ -156,6 +156,21 @@ impl Session {
         self.ping_due.swap(false, Ordering::Relaxed)
     }
 
+    /// Puts back a ping taken but not sent (no wake-up: the caller resumes).
+    pub(crate) fn restore_ping(&self) {
+        self.ping_due.store(true, Ordering::SeqCst);
+    }
+
+    /// True when a ping is due and nothing else needs the connection task
+    /// (the parking component then writes the ping itself).
+    pub(crate) fn only_ping_due(&self) -> bool {
+        if !self.ping_due.load(Ordering::SeqCst) {
+            return false;
+        }
+        let st = self.lock();
+        st.closing.is_none() && st.queue.depth() == 0
+    }
+
     /// Asks the connection task to park if it stays idle (the sweeper, for a
     /// session silent for the park delay). Does nothing for a session that
     /// is parked, already hinted, or can never park, so an idle server does
