@@ -371,7 +371,13 @@ async fn open(
 /// why; or until it is idle and may park ([`crate::park`]). A `fresh`
 /// session (just welcomed) parks as soon as it is idle, without waiting for
 /// the sweeper's hints: see [`Conn::fresh`].
-async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, principal: &str, ws: &mut Ws, fresh: bool) -> Served {
+async fn serve(
+    shared: &Arc<Shared>,
+    session: &Arc<Session>,
+    principal: &str,
+    ws: &mut Ws,
+    fresh: bool,
+) -> Served {
     // Sessions opened while the server was shutting down were not in the
     // registry when it closed everyone: close them here.
     if shared.is_shutting_down() {
@@ -484,8 +490,8 @@ const FLUSH_BATCH: usize = 16 * 1024;
 /// rather than reader and writer futures under `select!`: it holds the
 /// socket, two flags and an optional boxed timer (throttling only), so an
 /// idle session's task stays small (SPEC §6, §9 P1). It also keeps all of a
-/// session's state in one place, which a future "parking" of idle sockets
-/// needs.
+/// session's state in one place, which parking ([`crate::park`]) needs: it
+/// ends with [`Ended::Park`] when nothing of that state would be lost.
 ///
 /// Reads: each request is handled synchronously and its response queued.
 /// Writes: the queue is drained only as fast as the socket accepts, so a

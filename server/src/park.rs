@@ -11,10 +11,12 @@
 //! resumes it exactly where the old one stopped, provided nothing was left
 //! half-read ([`crate::boundary`]) or unwritten.
 //!
-//! **When a session parks.** The sweeper hints every session that has sent
+//! **When a session parks.** A session just welcomed parks on the first
+//! poll that finds it idle (so a burst of new sessions never holds a task
+//! each at once). Otherwise the sweeper hints every session that has sent
 //! nothing for `server.park_after_ms` (default 1 s; 0 disables parking);
 //! the connection task parks on a hint if it read and wrote nothing since
-//! the previous hint, its outbound queue is empty, nothing is pending in
+//! the previous hint. Either way only if its outbound queue is empty, nothing is pending in
 //! tungstenite (no partial frame read, no fragmented message, nothing
 //! unflushed, e.g. an automatic pong), it is not throttled into the future,
 //! not closing, and the server is not shutting down. So a silent session
@@ -25,9 +27,11 @@
 //! **What resumes it.** Anything that would have woken its task: the
 //! session's waker is replaced by one that resumes it ([`ParkWaker`]), so a
 //! push, a topic value, a response to a routed request, a role change, a
-//! close by a controller or by the sweeper (idle timeout), server shutdown
-//! and a due ping all resume it the way they woke the task before; and
-//! epoll, when the client sends anything or hangs up. Resuming removes the
+//! close by a controller or by the sweeper (idle timeout) and server
+//! shutdown all resume it the way they woke the task before; and epoll,
+//! when the client sends anything or hangs up. A ping due with nothing else
+//! to do is written here instead ([`Parker::ping`]), and a lone pong read
+//! here ([`Parker::take_pong`]), so an idle session is not resumed by pings. Resuming removes the
 //! entry, deletes the socket from the epoll set and spawns a new connection
 //! task ([`crate::connection::resume`]); the registry record never moves.
 //! Whoever takes the entry out of the table first resumes; a late wake-up or
@@ -347,7 +351,14 @@ impl Parker {
         let fds: Vec<RawFd> = {
             let slots = self.lock();
             self.closed.store(true, Ordering::SeqCst);
-            slots.chunks.iter().flatten().flat_map(|c| c.iter()).flatten().map(|p| p.socket.as_raw_fd()).collect()
+            slots
+                .chunks
+                .iter()
+                .flatten()
+                .flat_map(|c| c.iter())
+                .flatten()
+                .map(|p| p.socket.as_raw_fd())
+                .collect()
         };
         for fd in fds {
             self.resume(fd, None);

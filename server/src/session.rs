@@ -181,7 +181,12 @@ impl Session {
             if flags & (PARKED | PARK_HINT | NEVER_PARK) != 0 {
                 return;
             }
-            match self.park.compare_exchange_weak(flags, flags | PARK_HINT, Ordering::Relaxed, Ordering::Relaxed) {
+            match self.park.compare_exchange_weak(
+                flags,
+                flags | PARK_HINT,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break,
                 Err(now) => flags = now,
             }

@@ -28,7 +28,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: Shutdown) {
     };
     // Fine enough to keep both bounds within a quarter of the idle timeout,
     // and parking within one more park delay.
-    let mut period = u64::from(ping.min(idle / 4));
+    let mut period = ping.min(idle / 4);
     if park_after > 0 {
         period = period.min(park_after);
     }

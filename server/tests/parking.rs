@@ -25,7 +25,11 @@ async fn parking_server(ping_ms: u32, idle_ms: u32) -> anyhow::Result<ServerHand
 }
 
 /// Waits until the counters satisfy `ok`, or fails after [`DEADLINE`].
-async fn until(server: &ServerHandle, what: &str, ok: impl Fn(ParkStats) -> bool) -> anyhow::Result<ParkStats> {
+async fn until(
+    server: &ServerHandle,
+    what: &str,
+    ok: impl Fn(ParkStats) -> bool,
+) -> anyhow::Result<ParkStats> {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let stats = server.park_stats();
