@@ -142,6 +142,11 @@ pub(crate) struct Parker {
     resumes: AtomicU64,
     pings: AtomicU64,
     pongs: AtomicU64,
+    /// Woken parked sessions, for the parking task ([`Parker::woken`]);
+    /// at most one entry per parked session and wake-up, drained at once.
+    woken: Mutex<Vec<Arc<ParkWaker>>>,
+    /// Tells the parking task that `woken` has entries.
+    wake_task: tokio::sync::Notify,
 }
 
 /// Starts parking for this server unless `server.park_after_ms` is 0. Must
@@ -168,6 +173,8 @@ pub(crate) fn start(shared: &Arc<Shared>, shutdown: Shutdown) {
         resumes: AtomicU64::new(0),
         pings: AtomicU64::new(0),
         pongs: AtomicU64::new(0),
+        woken: Mutex::new(Vec::new()),
+        wake_task: tokio::sync::Notify::new(),
     });
     if shared.parker.set(parker.clone()).is_ok() {
         tokio::spawn(run(parker, shutdown));
@@ -222,6 +229,38 @@ impl Parker {
             self.resume(fd, Some(session.id));
         }
         tracing::trace!(session = %session.id, "parked");
+    }
+
+    /// A parked session's waker was woken: queued for the parking task,
+    /// which resumes it (or writes its ping). Not done here: wakers are
+    /// called in loops over thousands of sessions (a close or changeRoles by
+    /// filter, P2–P4), some under a registry lock, and a resumption costs
+    /// two system calls and a spawn; queued, that work runs beside the loop.
+    fn woken(self: &Arc<Self>, waker: Arc<ParkWaker>) {
+        let first = {
+            let mut woken = self.woken.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::SeqCst) {
+                // No parking task any more (and nothing left parked).
+                drop(woken);
+                return self.resume(waker.fd, Some(waker.id));
+            }
+            woken.push(waker);
+            woken.len() == 1
+        };
+        if first {
+            self.wake_task.notify_one();
+        }
+    }
+
+    /// Handles the queued wake-ups (see [`Parker::woken`]).
+    fn take_woken(self: &Arc<Self>) {
+        let woken = std::mem::take(&mut *self.woken.lock().unwrap_or_else(|e| e.into_inner()));
+        for waker in woken {
+            // A ping alone is written here; anything else resumes.
+            if !self.ping(&waker) {
+                self.resume(waker.fd, Some(waker.id));
+            }
+        }
     }
 
     /// Resumes the session parked on `fd` (only if it is session `id`, when
@@ -360,6 +399,8 @@ impl Parker {
                 .map(|p| p.socket.as_raw_fd())
                 .collect()
         };
+        // After `closed` is set, so no wake-up is queued after this.
+        self.take_woken();
         for fd in fds {
             self.resume(fd, None);
         }
@@ -400,14 +441,11 @@ struct ParkWaker {
 
 impl Wake for ParkWaker {
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
+        self.parker.clone().woken(self);
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // A ping alone is written by the parking component itself.
-        if !self.parker.ping(self) {
-            self.parker.resume(self.fd, Some(self.id));
-        }
+        self.parker.woken(self.clone());
     }
 }
 
@@ -448,6 +486,10 @@ async fn run(parker: Arc<Parker>, mut shutdown: Shutdown) {
     loop {
         let mut guard = tokio::select! {
             _ = shutdown.recv() => return,
+            _ = parker.wake_task.notified() => {
+                parker.take_woken();
+                continue;
+            }
             guard = ready.readable() => match guard {
                 Ok(guard) => guard,
                 Err(e) => {
