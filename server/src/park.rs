@@ -31,9 +31,11 @@
 //! shutdown all resume it the way they woke the task before; and epoll,
 //! when the client sends anything or hangs up. A ping due with nothing else
 //! to do is written here instead ([`Parker::ping`]), and a lone pong read
-//! here ([`Parker::take_pong`]), so an idle session is not resumed by pings. Resuming removes the
-//! entry, deletes the socket from the epoll set and spawns a new connection
-//! task ([`crate::connection::resume`]); the registry record never moves.
+//! here ([`Parker::take_pong`]), so an idle session is not resumed by
+//! pings. Wake-ups are queued for the parking task ([`Parker::woken`]),
+//! which resumes the session: it removes the entry, deletes the socket from
+//! the epoll set and spawns a new connection task
+//! ([`crate::connection::resume`]); the registry record never moves.
 //! Whoever takes the entry out of the table first resumes; a late wake-up or
 //! event finds the slot empty (or a newer parking of the same descriptor,
 //! which then merely resumes early).
