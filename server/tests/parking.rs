@@ -157,3 +157,43 @@ async fn parking_off_keeps_every_task() -> anyhow::Result<()> {
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_half_received_frame_keeps_its_task_and_arrives_whole() -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::MaybeTlsStream;
+    use usher_core::protocol::{ClientMessage, Reply, Request, encode};
+
+    let server = parking_server(20_000, 60_000).await?;
+    let mut client = connect(server.url(), Some(("admin", ADMIN_PW)), &[("Tier", "gold")]).await?;
+    until(&server, "parked", |s| s.parked == 1).await?;
+
+    // A request frame written by hand (masked with a zero key), in two parts.
+    let request = Request::GetSessionProperties { session: client.id(), keys: vec!["Tier".into()] };
+    let payload = encode(&ClientMessage::Request { id: 77, request });
+    anyhow::ensure!(payload.len() < 126, "the test frame needs a longer header");
+    let mut frame = vec![0x82, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(&payload);
+    let (first, rest) = frame.split_at(frame.len() / 2);
+    let MaybeTlsStream::Plain(socket) = client.ws.get_mut() else { anyhow::bail!("not plain") };
+    socket.write_all(first).await?;
+    // Those bytes resume it, and it must not park again with half a frame
+    // read: let another session go through a whole park-resume-park cycle
+    // on the sweeper's hints meanwhile.
+    until(&server, "resumed by the first half", |s| s.parked == 0).await?;
+    let mut marker = admin(server.url()).await?;
+    let parks = until(&server, "marker parked", |s| s.parked == 1).await?.parks;
+    marker.get_properties(marker.id(), &["$SessionId"]).await?;
+    let stats = until(&server, "marker parked again", |s| s.parks > parks && s.parked == 1).await?;
+    // Still one parked (the marker) after its hints, so not the half-read one.
+    assert_eq!(stats.parked, 1, "{stats:?}");
+
+    let MaybeTlsStream::Plain(socket) = client.ws.get_mut() else { anyhow::bail!("not plain") };
+    socket.write_all(rest).await?;
+    match client.response(77).await? {
+        Ok(Reply::Properties(props)) => assert_eq!(props.get("Tier").map(String::as_str), Some("gold")),
+        other => anyhow::bail!("unexpected {other:?}"),
+    }
+    server.shutdown().await;
+    Ok(())
+}
