@@ -130,11 +130,23 @@ pub struct ServerSection {
     pub max_pending_hellos: usize,
     /// Most topics.
     pub max_topics: usize,
+    /// Park a plain (non-TLS) session once it has been silent this long,
+    /// ms: its task and WebSocket state are dropped and only its socket is
+    /// kept in an epoll set until it has something to do (SPEC §9 P1,
+    /// `docs/PERFORMANCE.md` "Parking"). A session parks between one and
+    /// two delays after its last traffic. 0 disables parking.
+    pub park_after_ms: u64,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
-        Self { name: "usher".into(), max_connections: 19_900, max_pending_hellos: 1_000, max_topics: 100_000 }
+        Self {
+            name: "usher".into(),
+            max_connections: 19_900,
+            max_pending_hellos: 1_000,
+            max_topics: 100_000,
+            park_after_ms: 1_000,
+        }
     }
 }
 

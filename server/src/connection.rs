@@ -1,12 +1,16 @@
 //! One connection from accept to close: the WebSocket upgrade, the hello,
 //! the welcome or rejection, then the session's read and write loops.
 //!
-//! One tokio task per connection. Its reader and writer are two futures
-//! polled by that one task (`select!`), not two tasks: half the memory per
+//! One tokio task per connection while it is active. Its reader and writer
+//! are one hand-written future ([`Conn`]), not two tasks: half the memory per
 //! idle session, and the reader keeps serving requests while the writer is
 //! blocked on a client that does not read. The writer writes only as fast as
 //! the socket accepts, so a slow client's backlog stays in its outbound queue
 //! where it is counted, conflated and bounded.
+//!
+//! An idle plain session gives its task up ([`crate::park`]): [`Conn`] ends
+//! with [`Ended::Park`], [`serve`] hands the raw socket to the parking
+//! component, and [`resume`] later starts a new task on the same socket.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +28,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 use usher_core::protocol::{
@@ -34,8 +38,10 @@ use usher_core::protocol::{
 use usher_core::{Error, ErrorKind};
 
 use crate::auth::AuthError;
+use crate::boundary::Boundary;
 use crate::config::ListenerConfig;
 use crate::hello::Refusal;
+use crate::park::{Held, Parked};
 use crate::registry::{Record, ShortStr, UserProps};
 use crate::session::{Next, Session};
 use crate::shutdown::Shutdown;
@@ -89,6 +95,7 @@ pub(crate) fn handle(
     listener: ListenerConfig,
     connector: Arc<str>,
     shutdown: Shutdown,
+    held: Held,
 ) -> impl Future<Output = ()> + Send + 'static {
     let peer = accepted.peer;
     // A debug span, not info: an enabled span lives as long as the session
@@ -99,9 +106,61 @@ pub(crate) fn handle(
     let hello = Box::pin(hello_phase(accepted, shared.clone(), listener, connector, shutdown));
     async move {
         let Some((mut ws, session, principal)) = hello.await else { return };
-        serve(&shared, &session, &principal, &mut ws).await;
+        if serve(&shared, &session, &principal, &mut ws, true).await == Served::Idle {
+            park(&shared, session, principal, ws, held);
+        }
     }
     .instrument(span)
+}
+
+/// A new connection task for a parked session (see [`crate::park`]): a
+/// fresh tungstenite state on the same socket, then [`serve`] as before.
+pub(crate) fn resume(parked: Parked, shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static {
+    let Parked { socket, session, principal, held } = parked;
+    let span = tracing::debug_span!("session", id = %session.id, principal = %principal);
+    async move {
+        let tcp = match TcpStream::from_std(socket) {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "cannot resume a parked session");
+                shared.close_session(session.id, CloseReason::ConnectionLost);
+                return;
+            }
+        };
+        let config = ws_config(shared.config.limits.max_frame_bytes);
+        let stream = Stream::Plain(tcp, Boundary::frames());
+        let mut ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
+        if serve(&shared, &session, &principal, &mut ws, false).await == Served::Idle {
+            park(&shared, session, principal, ws, held);
+        }
+    }
+    .instrument(span)
+}
+
+/// Hands an idle session's socket to the parking component.
+fn park(shared: &Arc<Shared>, session: Arc<Session>, principal: Box<str>, ws: Ws, held: Held) {
+    let Some(parker) = shared.parker.get() else { return };
+    // `serve` says `Idle` only for plain streams.
+    let socket = match ws.into_inner() {
+        Stream::Plain(tcp, _) => tcp.into_std(),
+        Stream::Tls(_) => Err(std::io::Error::other("a TLS stream cannot park")),
+    };
+    match socket {
+        Ok(socket) => parker.park(Parked { socket, session, principal, held }),
+        Err(e) => {
+            tracing::warn!(session = %session.id, error = %e, "cannot park");
+            shared.close_session(session.id, CloseReason::ConnectionLost);
+        }
+    }
+}
+
+/// How [`serve`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    /// The session closed (and its connection with it).
+    Closed,
+    /// The session is idle and may be parked.
+    Idle,
 }
 
 type Opened = (Ws, Arc<Session>, Box<str>);
@@ -146,7 +205,7 @@ async fn hello_steps(
     let deadline = Instant::now() + limits.hello_timeout();
     // The hello bound covers the TLS handshake and the HTTP upgrade too.
     let stream = match tls {
-        None => Stream::Plain(socket),
+        None => Stream::Plain(socket, Boundary::http()),
         Some(acceptor) => {
             let handshake = tokio::time::timeout_at(deadline, acceptor.accept(socket));
             tokio::select! {
@@ -307,19 +366,50 @@ async fn open(
     Ok((session, welcome, principal))
 }
 
-/// Runs the session until it closes, then flushes what it may and says why.
-async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, principal: &str, ws: &mut Ws) {
+/// Runs the session until it closes, then flushes what it may and says
+/// why; or until it is idle and may park ([`crate::park`]). A `fresh`
+/// session (just welcomed) parks as soon as it is idle, without waiting for
+/// the sweeper's hints: see [`Conn::fresh`].
+async fn serve(
+    shared: &Arc<Shared>,
+    session: &Arc<Session>,
+    principal: &str,
+    ws: &mut Ws,
+    fresh: bool,
+) -> Served {
     // Sessions opened while the server was shutting down were not in the
     // registry when it closed everyone: close them here.
     if shared.is_shutting_down() {
         session.mark_closing(CloseReason::ServerShutdown);
     }
-    let reason =
-        Conn { ws: &mut *ws, shared, session, principal, pending: None, unflushed: 0, throttle: None }.await;
+    let may_park = match ws.get_ref() {
+        Stream::Plain(..) => shared.parker.get().is_some(),
+        Stream::Tls(_) => {
+            session.never_park();
+            false
+        }
+    };
+    let ended = Conn {
+        ws: &mut *ws,
+        shared,
+        session,
+        principal,
+        pending: None,
+        unflushed: 0,
+        throttle: None,
+        active: !fresh,
+        fresh,
+        may_park,
+    }
+    .await;
+    let reason = match ended {
+        Ended::Park => return Served::Idle,
+        Ended::Closed(reason) => reason,
+    };
     let reason = shared.close_session(session.id, reason).or(session.closing()).unwrap_or(reason);
     tracing::debug!(reason = %reason, "session closed");
     if reason == CloseReason::ConnectionLost {
-        return;
+        return Served::Closed;
     }
     let closing = encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
     // Boxed: only closing sessions need this state.
@@ -336,6 +426,7 @@ async fn serve(shared: &Arc<Shared>, session: &Arc<Session>, principal: &str, ws
         linger(ws).await;
     })
     .await;
+    Served::Closed
 }
 
 /// How long a closed connection keeps reading what its peer still sends.
@@ -398,8 +489,8 @@ const FLUSH_BATCH: usize = 16 * 1024;
 /// rather than reader and writer futures under `select!`: it holds the
 /// socket, two flags and an optional boxed timer (throttling only), so an
 /// idle session's task stays small (SPEC §6, §9 P1). It also keeps all of a
-/// session's state in one place, which a future "parking" of idle sockets
-/// needs.
+/// session's state in one place, which parking ([`crate::park`]) needs: it
+/// ends with [`Ended::Park`] when nothing of that state would be lost.
 ///
 /// Reads: each request is handled synchronously and its response queued.
 /// Writes: the queue is drained only as fast as the socket accepts, so a
@@ -415,39 +506,95 @@ struct Conn<'a> {
     unflushed: usize,
     /// The throttler's next allowed write, boxed: most sessions never need it.
     throttle: Option<Pin<Box<Sleep>>>,
+    /// A frame was read or written since the last park hint.
+    active: bool,
+    /// Just welcomed: park on the first poll that finds the session idle
+    /// (nothing read since the welcome, nothing to write), hint or not. A
+    /// burst of new sessions (SPEC §9 P1, P7) then never holds a task and
+    /// tungstenite state per session at once, which the allocator would
+    /// keep as resident memory after the sessions parked; a client that
+    /// sends its first request a moment later pays one resumption.
+    fresh: bool,
+    /// The session may park (a plain stream, parking on).
+    may_park: bool,
+}
+
+/// How a connection task's loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The session is closing, for this reason.
+    Closed(CloseReason),
+    /// The session is idle and its socket can be parked ([`crate::park`]).
+    Park,
 }
 
 impl Future for Conn<'_> {
-    type Output = CloseReason;
+    type Output = Ended;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
-        let this = self.get_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
         // The audit lines of the requests this poll handles leave together.
         let _log = crate::log::batch();
+        self.get_mut().poll_conn(cx).map(|r| r.map_or(Ended::Park, Ended::Closed))
+    }
+}
+
+impl Conn<'_> {
+    /// One poll: `Ready(Some(reason))` to close, `Ready(None)` to park.
+    fn poll_conn(&mut self, cx: &mut Context<'_>) -> Poll<Option<CloseReason>> {
+        let this = self;
         // Register first: a push after our checks below wakes us again.
         this.session.register(cx.waker());
         let mut more = false;
         match this.poll_reads(cx) {
-            ControlFlow::Break(reason) => return Poll::Ready(reason),
+            ControlFlow::Break(reason) => return Poll::Ready(Some(reason)),
             ControlFlow::Continue(busy) => more |= busy,
         }
         // Closing wins even while the socket is blocked (a slow consumer
         // closed for its queue must not wait for the socket).
         if let Some(reason) = this.session.closing() {
-            return Poll::Ready(reason);
+            return Poll::Ready(Some(reason));
         }
         match this.poll_writes(cx) {
-            ControlFlow::Break(reason) => return Poll::Ready(reason),
+            ControlFlow::Break(reason) => return Poll::Ready(Some(reason)),
             ControlFlow::Continue(busy) => more |= busy,
         }
         if more {
             cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        // The sweeper's hint: park if nothing happened since the last one.
+        if std::mem::take(&mut this.fresh) && this.may_park && !this.active && this.parkable(cx) {
+            return Poll::Ready(None);
+        }
+        if this.session.take_park_hint() {
+            if this.may_park && !this.active && this.parkable(cx) {
+                return Poll::Ready(None);
+            }
+            this.active = false;
         }
         Poll::Pending
     }
-}
 
-impl Conn<'_> {
+    /// True when nothing would be lost by dropping tungstenite's state now
+    /// (see [`crate::park`]). Called only after a poll in which reading
+    /// returned `Pending` and the writer found the queue empty.
+    fn parkable(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.pending.is_some() || self.unflushed > 0 || self.shared.is_shutting_down() {
+            return false;
+        }
+        if self.throttle.as_ref().is_some_and(|t| t.deadline() > Instant::now()) {
+            return false;
+        }
+        let Stream::Plain(_, boundary) = self.ws.get_ref() else { return false };
+        // Pending reads mean every whole frame was taken out of tungstenite's
+        // buffer; at a frame boundary, then, nothing is left in it.
+        if !boundary.at_rest() {
+            return false;
+        }
+        // Anything tungstenite still holds to write (an automatic pong).
+        matches!(self.ws.poll_flush_unpin(cx), Poll::Ready(Ok(())))
+    }
+
     /// Reads and handles frames; `Continue(true)` when the budget ran out.
     fn poll_reads(&mut self, cx: &mut Context<'_>) -> ControlFlow<CloseReason, bool> {
         for _ in 0..BUDGET {
@@ -473,6 +620,7 @@ impl Conn<'_> {
             };
             // The sweeper closes sessions whose last frame is too old.
             self.session.touch(self.shared.now_ms());
+            self.active = true;
             if let Some(reason) = self.handle(msg) {
                 return ControlFlow::Break(reason);
             }
@@ -559,6 +707,7 @@ impl Conn<'_> {
                 return ControlFlow::Break(CloseReason::ConnectionLost);
             }
             self.unflushed += len.max(1);
+            self.active = true;
             self.after_write(len as u64);
         }
         if self.unflushed > 0 {
@@ -625,7 +774,10 @@ mod tests {
         let permit = sem.try_acquire_owned()?;
         let (tx, rx) = tokio::sync::broadcast::channel(1);
         let accepted = Accepted { socket: s, peer, tls: None, hello_permit: permit };
-        let f = handle(accepted, shared, ListenerConfig::default(), Arc::from("x"), Shutdown::new(rx));
+        let conn_sem = Arc::new(tokio::sync::Semaphore::new(1));
+        let (done, _done_rx) = tokio::sync::mpsc::channel(1);
+        let held = Held::new(conn_sem.try_acquire_owned()?, done);
+        let f = handle(accepted, shared, ListenerConfig::default(), Arc::from("x"), Shutdown::new(rx), held);
         // The task's allocation lives as long as the session; the hello
         // phase is boxed so it does not count. (Debug-build size; release
         // is smaller.)

@@ -8,7 +8,9 @@
 //! sessions and indexes), `session` (one session's queue and roles), `queue`
 //! (conflation, thresholds), `events` (listeners and queue handlers),
 //! `topics`, `roles` (shared role sets), `auth` (argon2 on a bounded pool),
-//! [`config`], `sweeper` (pings, idle timeouts), `shutdown`, `audit`.
+//! [`config`], `sweeper` (pings, idle timeouts, park hints), `park` (idle
+//! plain sessions kept as bare sockets in an epoll set, without a task;
+//! `boundary` tells when that loses nothing), `shutdown`, `audit`.
 //!
 //! [`start`] runs a server in-process and returns once it accepts, so tests
 //! use a real server on port 0; [`run`] serves until a future completes.
@@ -26,6 +28,7 @@ mod audit;
 mod auth;
 #[doc(hidden)]
 pub mod bench;
+mod boundary;
 mod cluster;
 mod cmd;
 pub mod config;
@@ -34,6 +37,7 @@ mod events;
 pub mod hello;
 mod listener;
 pub mod log;
+mod park;
 mod queue;
 mod registry;
 mod roles;
@@ -52,6 +56,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc};
 
 pub use auth::hash_password;
 pub use config::{Config, GeneratedPasswords};
+pub use park::ParkStats;
 
 use listener::{Acceptor, Listener};
 use state::Shared;
@@ -89,6 +94,12 @@ impl ServerHandle {
     /// How many sessions are open.
     pub fn session_count(&self) -> usize {
         self.shared.registry.len()
+    }
+
+    /// Parking counters (`server.park_after_ms`): sessions parked now,
+    /// parkings and resumptions so far. All zero when parking is off.
+    pub fn park_stats(&self) -> ParkStats {
+        self.shared.parker.get().map(|p| p.stats()).unwrap_or_default()
     }
 
     /// Replaces the security store (what SIGHUP does with a store that
@@ -146,6 +157,8 @@ pub async fn start(config: Config) -> anyhow::Result<ServerHandle> {
         };
         tokio::spawn(acceptor.run());
     }
+    // Before the sweeper, which hints sessions to park only if it can.
+    park::start(&shared, shutdown::Shutdown::new(notify_shutdown.subscribe()));
     tokio::spawn(sweeper::run(shared.clone(), shutdown::Shutdown::new(notify_shutdown.subscribe())));
     if let Some(cluster) = &shared.config.cluster {
         cluster::start(&shared, cluster).await?;

@@ -91,12 +91,11 @@ impl Acceptor {
             let tls = self.listener.tls.clone();
             let shutdown = Shutdown::new(self.notify_shutdown.subscribe());
             let done = self.shutdown_complete.clone();
-            tokio::spawn(async move {
-                let accepted = crate::connection::Accepted { socket, peer, tls, hello_permit };
-                crate::connection::handle(accepted, shared, config, connector, shutdown).await;
-                drop(permit);
-                drop(done);
-            });
+            // The connection permit and the shutdown-complete sender live as
+            // long as the connection, parked or not (`crate::park::Held`).
+            let held = crate::park::Held::new(permit, done);
+            let accepted = crate::connection::Accepted { socket, peer, tls, hello_permit };
+            tokio::spawn(crate::connection::handle(accepted, shared, config, connector, shutdown, held));
         }
     }
 

@@ -60,7 +60,6 @@ impl OutboundQueue {
     }
 
     /// Messages waiting.
-    #[cfg(test)]
     pub(crate) fn depth(&self) -> usize {
         self.items.len()
     }

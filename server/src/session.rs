@@ -8,7 +8,7 @@
 //! limit only *marks* the session closing with `MESSAGE_QUEUE_LIMIT_REACHED`;
 //! the connection task then removes it from the registry.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -68,7 +68,17 @@ pub(crate) struct Session {
     /// so a registration racing a close is either refused or removed.
     registered: AtomicBool,
     subscribed: AtomicBool,
+    /// Parking state ([`crate::park`]): [`PARKED`], [`PARK_HINT`],
+    /// [`NEVER_PARK`]. One byte, in what was padding.
+    park: AtomicU8,
 }
+
+/// The session's socket is held by the parking component, not by a task.
+const PARKED: u8 = 1;
+/// Set by the sweeper: the connection task should park if it stayed idle.
+const PARK_HINT: u8 = 2;
+/// The connection can never park (TLS): the sweeper stops hinting.
+const NEVER_PARK: u8 = 4;
 
 impl Session {
     /// A new session with an empty queue.
@@ -86,6 +96,7 @@ impl Session {
             ping_due: AtomicBool::new(false),
             registered: AtomicBool::new(false),
             subscribed: AtomicBool::new(false),
+            park: AtomicU8::new(0),
         })
     }
 
@@ -143,6 +154,74 @@ impl Session {
     /// True (once) when a ping is due.
     pub(crate) fn take_ping(&self) -> bool {
         self.ping_due.swap(false, Ordering::Relaxed)
+    }
+
+    /// Puts back a ping taken but not sent (no wake-up: the caller resumes).
+    pub(crate) fn restore_ping(&self) {
+        self.ping_due.store(true, Ordering::SeqCst);
+    }
+
+    /// True when a ping is due and nothing else needs the connection task
+    /// (the parking component then writes the ping itself).
+    pub(crate) fn only_ping_due(&self) -> bool {
+        if !self.ping_due.load(Ordering::SeqCst) {
+            return false;
+        }
+        let st = self.lock();
+        st.closing.is_none() && st.queue.depth() == 0
+    }
+
+    /// Asks the connection task to park if it stays idle (the sweeper, for a
+    /// session silent for the park delay). Does nothing for a session that
+    /// is parked, already hinted, or can never park, so an idle server does
+    /// not wake its tasks for nothing.
+    pub(crate) fn hint_park(&self) {
+        let mut flags = self.park.load(Ordering::Relaxed);
+        loop {
+            if flags & (PARKED | PARK_HINT | NEVER_PARK) != 0 {
+                return;
+            }
+            match self.park.compare_exchange_weak(
+                flags,
+                flags | PARK_HINT,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => flags = now,
+            }
+        }
+        self.waker.wake();
+    }
+
+    /// True (once) when the sweeper hinted that the session may park.
+    pub(crate) fn take_park_hint(&self) -> bool {
+        self.park.fetch_and(!PARK_HINT, Ordering::Relaxed) & PARK_HINT != 0
+    }
+
+    /// Notes that this session's connection can never park (TLS).
+    pub(crate) fn never_park(&self) {
+        self.park.fetch_or(NEVER_PARK, Ordering::Relaxed);
+    }
+
+    /// Marks the session parked or resumed (read by the sweeper).
+    pub(crate) fn set_parked(&self, parked: bool) {
+        if parked {
+            self.park.fetch_or(PARKED, Ordering::Relaxed);
+        } else {
+            self.park.fetch_and(!PARKED, Ordering::Relaxed);
+        }
+    }
+
+    /// True when something needs the connection task: a queued message, a
+    /// close, a ping due. Checked by the parking component after it
+    /// registered its waker, so a push racing the park is never lost.
+    pub(crate) fn needs_task(&self) -> bool {
+        if self.ping_due.load(Ordering::SeqCst) {
+            return true;
+        }
+        let st = self.lock();
+        st.closing.is_some() || st.queue.depth() > 0
     }
 
     /// Why the session is closing, if it is.

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Set when shutdown starts: sessions that open after it are closed.
     shutting_down: std::sync::atomic::AtomicBool,
+    /// Set once by `start` unless parking is off (`server.park_after_ms`).
+    pub parker: std::sync::OnceLock<Arc<crate::park::Parker>>,
 }
 
 impl Shared {
@@ -70,6 +72,7 @@ impl Shared {
             epoch: std::time::Instant::now(),
             cluster: std::sync::OnceLock::new(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+            parker: std::sync::OnceLock::new(),
         }))
     }
 

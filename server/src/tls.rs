@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use crate::boundary::Boundary;
 use crate::config::TlsFiles;
 
 /// A listener's TLS acceptor (cheap to clone: the config is shared).
@@ -63,16 +64,28 @@ pub(crate) fn acceptor(files: &TlsFiles) -> anyhow::Result<Acceptor> {
 
 /// A connection's byte stream: plain TCP, or TLS over it. The TLS state is
 /// boxed (it is tens of KiB of buffers) so a plain session pays one tag.
+///
+/// A plain stream also follows where its incoming bytes stand relative to
+/// WebSocket frames ([`Boundary`]), which is what lets an idle plain session
+/// be parked (`crate::park`); TLS sessions are never parked (rustls holds
+/// buffered plaintext and session state that cannot be handed over).
 #[derive(Debug)]
 pub(crate) enum Stream {
-    Plain(TcpStream),
+    Plain(TcpStream, Boundary),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Plain(s, boundary) => {
+                let before = buf.filled().len();
+                let read = Pin::new(s).poll_read(cx, buf);
+                if let Poll::Ready(Ok(())) = read {
+                    boundary.feed(&buf.filled()[before..]);
+                }
+                read
+            }
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -81,21 +94,21 @@ impl AsyncRead for Stream {
 impl AsyncWrite for Stream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Plain(s, _) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Plain(s, _) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Plain(s, _) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
