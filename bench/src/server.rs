@@ -57,6 +57,16 @@ impl ServerProcess {
         log: Option<&Path>,
         args: &[&std::ffi::OsStr],
     ) -> anyhow::Result<Self> {
+        Self::start_with(binary, log, args, &[])
+    }
+
+    /// As [`ServerProcess::start_with_args`], with more environment.
+    pub fn start_with(
+        binary: &Path,
+        log: Option<&Path>,
+        args: &[&std::ffi::OsStr],
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let stderr = match log {
             Some(p) => Stdio::from(std::fs::File::create(p).with_context(|| format!("{}", p.display()))?),
             None => Stdio::null(),
@@ -67,6 +77,7 @@ impl ServerProcess {
             .env("USHER_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("USHER_CONTROL_PASSWORD", CONTROL_PASSWORD)
             .env("USHER_CLIENT_PASSWORD", CLIENT_PASSWORD)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

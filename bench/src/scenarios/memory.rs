@@ -11,7 +11,9 @@
 //! 250 ms apart within 64 KiB, at most 10 s): the server hashes the
 //! configured passwords with argon2 on its verification threads after it
 //! starts listening, ~20-40 MB that would otherwise land on either side of
-//! the subtraction.
+//! the subtraction. The server runs with `MIMALLOC_PURGE_DELAY=0`, so that
+//! memory is returned once freed instead of being kept resident and reused
+//! by the sessions (which made the figure 0 B: docs/PERFORMANCE.md, P1).
 
 use std::thread::sleep;
 use std::time::Duration;
@@ -46,7 +48,7 @@ pub(super) fn p1(ctx: &Ctx) -> anyhow::Result<()> {
     let mut per_session: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let mut slopes = Vec::new();
     for _ in 0..ctx.sizes.runs.min(3) {
-        let server = ctx.start_server()?;
+        let server = ctx.start_server_clean_baseline()?;
         let max = counts.iter().copied().max().unwrap_or(0);
         let mut fleet = Fleet::spawn(server.url(), max, 2)?;
         fleet.open(WARM_UP, CONCURRENCY, None)?;

@@ -93,6 +93,15 @@ impl Ctx {
     fn start_server(&self) -> anyhow::Result<ServerProcess> {
         ServerProcess::start(&self.server_bin, self.server_log.as_deref())
     }
+
+    /// A server whose allocator returns freed memory at once
+    /// (`MIMALLOC_PURGE_DELAY=0`), for P1: otherwise mimalloc keeps the
+    /// ~40 MB its start-up argon2 hashing freed resident, the baseline
+    /// includes it, the sessions reuse it, and the figure comes out near 0.
+    fn start_server_clean_baseline(&self) -> anyhow::Result<ServerProcess> {
+        let env = [("MIMALLOC_PURGE_DELAY", "0")];
+        ServerProcess::start_with(&self.server_bin, self.server_log.as_deref(), &[], &env)
+    }
 }
 
 /// A session of the `control` principal (CLIENT_CONTROL, TOPIC_CONTROL),

@@ -223,11 +223,11 @@ impl Registry {
         for i in 0..SHARDS {
             let shard = self.read(i);
             match shard.candidates(hints) {
-                Candidates::All => self.evaluate(shard.slots().len(), |k| shard.slot_at(k), filter, &mut f),
+                Candidates::All => self.evaluate(shard.slot_count(), |k| shard.at(k as u32), filter, &mut f),
                 Candidates::Slots(set) => {
                     slots.clear();
                     slots.extend(set.iter());
-                    let slot = |k: usize| shard.slot_at(slots[k] as usize);
+                    let slot = |k: usize| shard.at(slots[k]);
                     self.evaluate(slots.len(), slot, filter, &mut f);
                 }
             }
@@ -239,7 +239,7 @@ impl Registry {
     pub(crate) fn scan(&self, filter: &CompiledFilter, mut f: impl FnMut(View<'_>)) {
         for i in 0..SHARDS {
             let shard = self.read(i);
-            self.evaluate(shard.slots().len(), |k| shard.slot_at(k), filter, &mut f);
+            self.evaluate(shard.slot_count(), |k| shard.at(k as u32), filter, &mut f);
         }
     }
 
@@ -255,14 +255,16 @@ impl Registry {
     fn evaluate<'a>(
         &'a self,
         n: usize,
-        slot: impl Fn(usize) -> &'a Option<Record>,
+        slot: impl Fn(usize) -> Option<&'a Record>,
         filter: &CompiledFilter,
         f: &mut impl FnMut(View<'a>),
     ) {
         for k in 0..n {
-            if k + PREFETCH_RECORD < n {
-                let at: *const Option<Record> = slot(k + PREFETCH_RECORD);
-                for line in (0..size_of::<Option<Record>>()).step_by(64) {
+            if k + PREFETCH_RECORD < n
+                && let Some(ahead) = slot(k + PREFETCH_RECORD)
+            {
+                let at: *const Record = ahead;
+                for line in (0..size_of::<Record>()).step_by(64) {
                     prefetch(at.cast::<u8>().wrapping_add(line));
                 }
             }

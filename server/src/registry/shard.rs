@@ -19,11 +19,13 @@ use crate::roles::RoleSet;
 
 /// Records and indexes of one shard. Slots of removed records are reused;
 /// the slot vector never shrinks (bound: the most sessions this shard held
-/// at once, one `Option<Record>` each).
+/// at once, 8 bytes each). Records are boxed so the vector stays small when
+/// it grows: by value, each doubling copied every record and left the old
+/// copies behind as allocator garbage (SPEC §9 P1).
 #[derive(Debug, Default)]
 pub(super) struct Shard {
     /// Records by slot; `None` marks a free slot (listed in `free`).
-    slots: Vec<Option<Record>>,
+    slots: Vec<Option<Box<Record>>>,
     free: Vec<u32>,
     /// Session id value → slot.
     by_id: HashMap<u64, u32>,
@@ -68,27 +70,22 @@ impl Shard {
     }
 
     pub(super) fn at(&self, slot: u32) -> Option<&Record> {
-        self.slots.get(slot as usize)?.as_ref()
+        self.slots.get(slot as usize)?.as_deref()
     }
 
     pub(super) fn get_mut(&mut self, id: u64) -> Option<(u32, &mut Record)> {
         let slot = self.slot(id)?;
-        Some((slot, self.slots.get_mut(slot as usize)?.as_mut()?))
+        Some((slot, self.slots.get_mut(slot as usize)?.as_deref_mut()?))
     }
 
-    /// Every slot, in order (`None`: free).
-    pub(super) fn slots(&self) -> &[Option<Record>] {
-        &self.slots
-    }
-
-    /// Slot `k` (`k < slots().len()`, else a free slot).
-    pub(super) fn slot_at(&self, k: usize) -> &Option<Record> {
-        self.slots.get(k).unwrap_or(&None)
+    /// How many slots there are (free ones included).
+    pub(super) fn slot_count(&self) -> usize {
+        self.slots.len()
     }
 
     /// Every record, in slot order.
     pub(super) fn records(&self) -> impl Iterator<Item = &Record> {
-        self.slots.iter().flatten()
+        self.slots.iter().flatten().map(|r| &**r)
     }
 
     /// Adds a record (replacing one with the same id) and indexes it.
@@ -108,7 +105,7 @@ impl Shard {
         };
         self.index(slot, &rec);
         self.by_id.insert(rec.id.value, slot);
-        self.slots[slot as usize] = Some(rec);
+        self.slots[slot as usize] = Some(Box::new(rec));
         slot
     }
 
@@ -118,7 +115,7 @@ impl Shard {
         let rec = self.slots.get_mut(slot as usize)?.take()?;
         self.unindex(slot, &rec);
         self.free.push(slot);
-        Some(rec)
+        Some(*rec)
     }
 
     fn take(&mut self, slot: u32) {
