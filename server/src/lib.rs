@@ -46,6 +46,7 @@ mod park;
 #[cfg(not(target_os = "linux"))]
 #[path = "park_off.rs"]
 mod park;
+mod parked;
 mod queue;
 mod registry;
 mod roles;

@@ -61,10 +61,10 @@ use std::task::{Wake, Waker};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use usher_core::SessionId;
 
-use crate::session::Session;
+pub use crate::parked::ParkStats;
+pub(crate) use crate::parked::{Held, Parked};
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
 
@@ -86,46 +86,6 @@ fn lone_pong(bytes: &[u8]) -> Option<usize> {
     let (&first, &second) = (bytes.first()?, bytes.get(1)?);
     let len = 2 + 4 + usize::from(second & 0x7f);
     (first == 0x8a && second & 0x80 != 0 && second & 0x7f <= 125 && bytes.len() == len).then_some(len)
-}
-
-/// What a connection holds for its whole life, parked or not: its permit of
-/// `server.max_connections` and its share of the shutdown-complete signal.
-/// Kept only to be dropped when the connection ends.
-#[derive(Debug)]
-pub(crate) struct Held {
-    _permit: OwnedSemaphorePermit,
-    _done: mpsc::Sender<()>,
-}
-
-impl Held {
-    pub(crate) fn new(permit: OwnedSemaphorePermit, done: mpsc::Sender<()>) -> Self {
-        Self { _permit: permit, _done: done }
-    }
-}
-
-/// A parked session: everything a new connection task needs (~56 B).
-#[derive(Debug)]
-pub(crate) struct Parked {
-    /// The raw socket, deregistered from tokio, still non-blocking.
-    pub socket: std::net::TcpStream,
-    pub session: Arc<Session>,
-    pub principal: Box<str>,
-    pub held: Held,
-}
-
-/// Parking counters, for tests and operators.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ParkStats {
-    /// Sessions parked now.
-    pub parked: usize,
-    /// Parkings since the server started.
-    pub parks: u64,
-    /// Resumptions since the server started.
-    pub resumes: u64,
-    /// Pings written to parked sessions without resuming them.
-    pub pings: u64,
-    /// Pongs read from parked sessions without resuming them.
-    pub pongs: u64,
 }
 
 /// One server's parking component: its epoll set and table.
@@ -579,7 +539,7 @@ mod tests {
     fn parked_state_stays_small() {
         let parked = std::mem::size_of::<Option<Parked>>();
         let waker = std::mem::size_of::<ParkWaker>() + 16;
-        let session = std::mem::size_of::<Session>() + 16;
+        let session = std::mem::size_of::<crate::session::Session>() + 16;
         let record = std::mem::size_of::<crate::registry::Record>();
         println!("table slot {parked} B, waker {waker} B, session {session} B, record {record} B");
         assert!(parked <= 64, "a parked entry grew to {parked} B");
