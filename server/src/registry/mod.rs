@@ -4,8 +4,10 @@
 //! Sharded by session id, each shard behind its own `RwLock`, so lookups and
 //! changes of different sessions rarely contend and there is no global lock on
 //! the hot path. A filter operation visits the shards one after another and in
-//! each uses the smallest index set named by [`CompiledFilter::index_hints`]
-//! instead of scanning every record.
+//! each evaluates the filter only on the intersection of the index sets named
+//! by [`CompiledFilter::index_hints`] (`shard.rs`: records in numbered slots,
+//! indexes as roaring bitmaps of slots), scanning every record only when the
+//! filter has no indexable conjunct (SPEC §9 P5).
 //!
 //! Session events are emitted *under the shard lock* of the session they are
 //! about, so the events of one session reach every listener in the order the
