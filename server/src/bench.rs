@@ -1,7 +1,7 @@
 //! The registry's filter evaluation without sockets, for `usher-bench`'s P5
 //! (SPEC §9: filter evaluation with the registry's own data structures).
 //! Hidden from the docs and not a stable API: it exists so the benchmark
-//! measures the server's [`Registry`](crate::registry) rather than a model
+//! measures the server's `Registry` (`server/src/registry/`) rather than a model
 //! of one.
 
 use std::sync::Arc;

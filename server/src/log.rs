@@ -12,7 +12,7 @@
 //! Bounds: a batch holds at most [`BATCH_BYTES`] (then it is written out,
 //! so each `write(2)` is at most `PIPE_BUF` and lines of different threads
 //! never interleave within a line on a pipe), and only until the end of the
-//! poll that produced it ([`batch`]'s guard). Lines logged outside a batch
+//! poll that produced it (`batch`'s guard). Lines logged outside a batch
 //! are written at once, as before.
 
 use std::cell::RefCell;
