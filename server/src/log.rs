@@ -58,16 +58,38 @@ pub(crate) struct BatchGuard(());
 
 impl Drop for BatchGuard {
     fn drop(&mut self) {
-        BATCH.with(|b| {
-            let mut b = b.borrow_mut();
-            b.depth = b.depth.saturating_sub(1);
-            if b.depth == 0 && !b.buf.is_empty() {
-                write_out(&b.buf);
-                b.buf.clear();
-                // Keep a small buffer for the next poll, not a burst's.
-                b.buf.shrink_to(BATCH_BYTES);
-            }
-        });
+        BATCH.with(|b| b.borrow_mut().close(&mut write_out));
+    }
+}
+
+impl Batch {
+    /// Takes one line: into the batch while a guard is open (writing out
+    /// what was gathered first when the line would pass [`BATCH_BYTES`]),
+    /// else straight to `out`.
+    fn line(&mut self, bytes: &[u8], out: &mut impl FnMut(&[u8])) {
+        if self.depth == 0 {
+            return out(bytes);
+        }
+        if self.buf.len() + bytes.len() > BATCH_BYTES && !self.buf.is_empty() {
+            out(&self.buf);
+            self.buf.clear();
+        }
+        if bytes.len() > BATCH_BYTES {
+            out(bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Closes one guard; the outermost writes what was gathered.
+    fn close(&mut self, out: &mut impl FnMut(&[u8])) {
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth == 0 && !self.buf.is_empty() {
+            out(&self.buf);
+            self.buf.clear();
+            // Keep a small buffer for the next poll, not a burst's.
+            self.buf.shrink_to(BATCH_BYTES);
+        }
     }
 }
 
@@ -82,25 +104,9 @@ pub struct LineWriter(());
 
 impl Write for LineWriter {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        BATCH.with(|b| {
-            let Ok(mut b) = b.try_borrow_mut() else {
-                write_out(bytes);
-                return;
-            };
-            if b.depth == 0 {
-                drop(b);
-                write_out(bytes);
-                return;
-            }
-            if b.buf.len() + bytes.len() > BATCH_BYTES && !b.buf.is_empty() {
-                write_out(&b.buf);
-                b.buf.clear();
-            }
-            if bytes.len() > BATCH_BYTES {
-                write_out(bytes);
-            } else {
-                b.buf.extend_from_slice(bytes);
-            }
+        BATCH.with(|b| match b.try_borrow_mut() {
+            Ok(mut b) => b.line(bytes, &mut write_out),
+            Err(_) => write_out(bytes),
         });
         Ok(bytes.len())
     }
@@ -353,6 +359,33 @@ mod tests {
         );
         assert!(stamp.starts_with(&format!("{:04}-{:02}-{:02}T", today.0, today.1, today.2)), "{text}");
         assert!(stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.', "{text}");
+    }
+
+    #[test]
+    fn a_batch_writes_whole_lines_at_most_pipe_buf_at_a_time() {
+        let mut writes: Vec<Vec<u8>> = Vec::new();
+        let mut out = |bytes: &[u8]| writes.push(bytes.to_vec());
+        let mut b = Batch::default();
+        b.line(b"outside\n", &mut out);
+        b.depth += 1;
+        b.depth += 1;
+        let line = [b'a'; 1000];
+        for _ in 0..5 {
+            b.line(&line, &mut out);
+        }
+        b.line(&[b'b'; BATCH_BYTES + 1], &mut out);
+        b.close(&mut out);
+        b.line(b"inner guard closed\n", &mut out);
+        b.close(&mut out);
+        b.line(b"after\n", &mut out);
+        let lens: Vec<usize> = writes.iter().map(Vec::len).collect();
+        // The 5th line would pass 4096: the first four leave together; the
+        // oversized one leaves alone after what was gathered; the rest when
+        // the outer guard closes.
+        assert_eq!(lens, [8, 4000, 1000, BATCH_BYTES + 1, 19, 6]);
+        assert_eq!(writes[0], b"outside\n");
+        assert_eq!(writes[4], b"inner guard closed\n");
+        assert!(b.buf.is_empty() && b.depth == 0);
     }
 
     #[test]
