@@ -562,10 +562,11 @@ impl Conn<'_> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        // The sweeper's hint: park if nothing happened since the last one.
+        // Just welcomed and idle: park at once (see `fresh`).
         if std::mem::take(&mut this.fresh) && this.may_park && !this.active && this.parkable(cx) {
             return Poll::Ready(None);
         }
+        // The sweeper's hint: park if nothing happened since the last one.
         if this.session.take_park_hint() {
             if this.may_park && !this.active && this.parkable(cx) {
                 return Poll::Ready(None);
