@@ -164,11 +164,13 @@ impl Session {
     /// True when a ping is due and nothing else needs the connection task
     /// (the parking component then writes the ping itself).
     pub(crate) fn only_ping_due(&self) -> bool {
-        if !self.ping_due.load(Ordering::SeqCst) {
-            return false;
-        }
+        self.ping_due.load(Ordering::SeqCst) && !self.closing_or_queued()
+    }
+
+    /// True when the session is closing or has something queued.
+    fn closing_or_queued(&self) -> bool {
         let st = self.lock();
-        st.closing.is_none() && st.queue.depth() == 0
+        st.closing.is_some() || st.queue.depth() > 0
     }
 
     /// Asks the connection task to park if it stays idle (the sweeper, for a
@@ -217,11 +219,7 @@ impl Session {
     /// close, a ping due. Checked by the parking component after it
     /// registered its waker, so a push racing the park is never lost.
     pub(crate) fn needs_task(&self) -> bool {
-        if self.ping_due.load(Ordering::SeqCst) {
-            return true;
-        }
-        let st = self.lock();
-        st.closing.is_some() || st.queue.depth() > 0
+        self.ping_due.load(Ordering::SeqCst) || self.closing_or_queued()
     }
 
     /// Why the session is closing, if it is.
