@@ -28,6 +28,8 @@ pub(crate) struct Boundary {
     fragmented: bool,
     /// Payload bytes of the current frame still to come.
     remaining: u64,
+    /// A Close frame's header was seen.
+    close_seen: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +54,18 @@ impl Boundary {
     }
 
     fn with(phase: Phase) -> Self {
-        Self { phase, head: [0; 14], head_len: 0, fragmented: false, remaining: 0 }
+        Self { phase, head: [0; 14], head_len: 0, fragmented: false, remaining: 0, close_seen: false }
     }
 
     /// True when the bytes seen end exactly on a frame boundary, outside a
     /// fragmented message.
     pub(crate) fn at_rest(&self) -> bool {
         self.phase == Phase::Frames && self.head_len == 0 && self.remaining == 0 && !self.fragmented
+    }
+
+    /// True once a Close frame's header was read (the peer's last frame).
+    pub(crate) fn close_seen(&self) -> bool {
+        self.close_seen
     }
 
     /// Follows the bytes just read from the socket.
@@ -120,7 +127,8 @@ impl Boundary {
             // Continuation, text, binary: a data frame without FIN leaves a
             // message incomplete (control frames may come in between).
             0..=2 => self.fragmented = !fin,
-            8..=10 => {}
+            8 => self.close_seen = true,
+            9 | 10 => {}
             _ => self.phase = Phase::Lost,
         }
     }
@@ -189,6 +197,19 @@ mod tests {
         assert!(!b.at_rest());
         b.feed(&frame(0x80, 10)); // continuation with FIN
         assert!(b.at_rest());
+    }
+
+    #[test]
+    fn a_close_frame_is_seen_after_data_and_pings() {
+        let mut b = Boundary::frames();
+        b.feed(&frame(0x82, 300));
+        b.feed(&frame(0x89, 0));
+        assert!(!b.close_seen());
+        let close = frame(0x88, 2);
+        b.feed(&close[..1]);
+        assert!(!b.close_seen(), "half a header");
+        b.feed(&close[1..]);
+        assert!(b.close_seen());
     }
 
     #[test]

@@ -51,7 +51,7 @@ use crate::tls::Stream;
 type Ws = WebSocketStream<Stream>;
 
 /// How long a closing session may take to flush its last messages.
-const CLOSE_GRACE: Duration = Duration::from_millis(500);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// Frames tungstenite gathers before it writes them to the socket: the
 /// writer flushes at the end of every poll anyway, so the responses to one
@@ -414,6 +414,7 @@ async fn serve(
     let closing = encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
     // Boxed: only closing sessions need this state.
     Box::pin(async {
+        ws.get_ref().cork_until_fin();
         let _ = timeout(CLOSE_GRACE, async {
             while let Some(item) = session.drain_one(&shared.events) {
                 ws.feed(Message::Binary(item.frame)).await?;
@@ -430,10 +431,10 @@ async fn serve(
 }
 
 /// How long a closed connection keeps reading what its peer still sends.
-const LINGER: Duration = Duration::from_secs(1);
+pub(crate) const LINGER: Duration = Duration::from_secs(1);
 
 /// How many bytes a closed connection reads and discards at most.
-const LINGER_BYTES: usize = 1 << 20;
+pub(crate) const LINGER_BYTES: usize = 1 << 20;
 
 /// Shuts the write half down, then reads and discards until the peer closes,
 /// [`LINGER`] passes or [`LINGER_BYTES`] arrived, whichever comes first.
@@ -466,7 +467,7 @@ where
     .await;
 }
 
-fn closing_message(reason: CloseReason) -> String {
+pub(crate) fn closing_message(reason: CloseReason) -> String {
     match reason {
         CloseReason::ClosedByController => "closed by a controller".into(),
         CloseReason::MessageQueueLimitReached => "the outbound queue passed its limit".into(),

@@ -45,4 +45,9 @@ pub struct ParkStats {
     pub pings: u64,
     /// Pongs read from parked sessions without resuming them.
     pub pongs: u64,
+    /// Parked sessions closed without resuming them (`Closing` written by
+    /// the parking task).
+    pub closes: u64,
+    /// Closed connections lingering now, waiting for their peers.
+    pub lingering: usize,
 }

@@ -222,6 +222,13 @@ impl Session {
         self.ping_due.load(Ordering::SeqCst) || self.closing_or_queued()
     }
 
+    /// Why the session is closing, when it is and nothing is queued to be
+    /// written before its `Closing` push.
+    pub(crate) fn closing_with_nothing_queued(&self) -> Option<CloseReason> {
+        let st = self.lock();
+        st.closing.filter(|_| st.queue.depth() == 0)
+    }
+
     /// Why the session is closing, if it is.
     pub(crate) fn closing(&self) -> Option<CloseReason> {
         self.lock().closing

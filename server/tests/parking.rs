@@ -62,7 +62,7 @@ async fn a_request_from_the_client_resumes_a_parked_session() -> anyhow::Result<
 }
 
 #[tokio::test]
-async fn a_push_and_a_close_from_a_controller_resume_a_parked_session() -> anyhow::Result<()> {
+async fn a_push_resumes_a_parked_session_and_a_close_reaches_it() -> anyhow::Result<()> {
     let server = parking_server(20_000, 60_000).await?;
     let mut target = anonymous(server.url(), &[]).await?;
     let mut admin = admin(server.url()).await?;
@@ -83,6 +83,47 @@ async fn a_push_and_a_close_from_a_controller_resume_a_parked_session() -> anyho
     assert_eq!(target.closed_reason().await?, Some(CloseReason::ClosedByController));
     until(&server, "target gone", |s| s.parked <= 1).await?;
     assert_eq!(server.session_count(), 1);
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_parked_session_is_closed_without_resuming_it_and_lingers_until_its_peer_ends() -> anyhow::Result<()>
+{
+    let server = parking_server(20_000, 60_000).await?;
+    let mut target = anonymous(server.url(), &[]).await?;
+    let mut admin = admin(server.url()).await?;
+    let before = until(&server, "both parked", |s| s.parked == 2).await?;
+
+    admin.ok(close(target.id())).await?;
+    assert_eq!(target.closed_reason().await?, Some(CloseReason::ClosedByController));
+    let after = until(&server, "closed while parked", |s| s.closes == before.closes + 1).await?;
+    // Only the admin was resumed (by its request); the target's close was
+    // written by the parking task, and its socket waits for the client.
+    assert_eq!(after.resumes, before.resumes + 1, "{after:?}");
+    assert_eq!(after.lingering, 1, "{after:?}");
+    assert_eq!(server.session_count(), 1);
+
+    drop(target);
+    until(&server, "the linger ends with the client", |s| s.lingering == 0).await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_closed_parked_session_whose_client_stays_silent_lingers_one_second() -> anyhow::Result<()> {
+    let server = parking_server(20_000, 60_000).await?;
+    // Never read from, never closed until the end: only the bound ends the linger.
+    let silent = anonymous(server.url(), &[]).await?;
+    let mut admin = admin(server.url()).await?;
+    until(&server, "both parked", |s| s.parked == 2).await?;
+    admin.ok(close(silent.id())).await?;
+    until(&server, "lingering", |s| s.lingering == 1).await?;
+    let started = tokio::time::Instant::now();
+    until(&server, "the linger bound", |s| s.lingering == 0).await?;
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(500), "the linger ended after {waited:?}");
+    drop(silent);
     server.shutdown().await;
     Ok(())
 }

@@ -53,6 +53,8 @@
 //! parking stops for good: every parked session is resumed (or, with no
 //! runtime left, its socket closed) and later hints are refused.
 
+mod linger;
+
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -70,6 +72,10 @@ use crate::state::Shared;
 
 /// Table slots per chunk.
 const CHUNK: usize = 1024;
+
+/// Queued wake-ups handled per task: more are shared with other tasks
+/// ([`Parker::take_woken`]).
+const SHARE: usize = 512;
 
 /// Epoll events taken per `epoll_wait`.
 const BATCH: usize = 256;
@@ -104,6 +110,9 @@ pub(crate) struct Parker {
     resumes: AtomicU64,
     pings: AtomicU64,
     pongs: AtomicU64,
+    closes: AtomicU64,
+    /// Closed sessions' sockets waiting for their peers ([`linger`]).
+    lingering: Mutex<linger::Lingerers>,
     /// Woken parked sessions, for the parking task ([`Parker::woken`]);
     /// at most one entry per parked session and wake-up, drained at once.
     woken: Mutex<Vec<Arc<ParkWaker>>>,
@@ -135,6 +144,8 @@ pub(crate) fn start(shared: &Arc<Shared>, shutdown: Shutdown) {
         resumes: AtomicU64::new(0),
         pings: AtomicU64::new(0),
         pongs: AtomicU64::new(0),
+        closes: AtomicU64::new(0),
+        lingering: Mutex::default(),
         woken: Mutex::new(Vec::new()),
         wake_task: tokio::sync::Notify::new(),
     });
@@ -156,6 +167,8 @@ impl Parker {
             resumes: self.resumes.load(Ordering::Relaxed),
             pings: self.pings.load(Ordering::Relaxed),
             pongs: self.pongs.load(Ordering::Relaxed),
+            closes: self.closes.load(Ordering::Relaxed),
+            lingering: self.lingering_count(),
         }
     }
 
@@ -216,10 +229,23 @@ impl Parker {
 
     /// Handles the queued wake-ups (see [`Parker::woken`]).
     fn take_woken(self: &Arc<Self>) {
-        let woken = std::mem::take(&mut *self.woken.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut woken = std::mem::take(&mut *self.woken.lock().unwrap_or_else(|e| e.into_inner()));
+        // A burst (a close or changeRoles by filter over thousands of
+        // parked sessions) is shared with the runtime's other workers: its
+        // system calls are most of the work, and they run in parallel.
+        while woken.len() > SHARE && !self.closed.load(Ordering::Relaxed) {
+            let share = woken.split_off(woken.len() - SHARE);
+            let parker = self.clone();
+            self.runtime.spawn(async move { parker.handle_woken(share) });
+        }
+        self.handle_woken(woken);
+    }
+
+    fn handle_woken(self: &Arc<Self>, woken: Vec<Arc<ParkWaker>>) {
         for waker in woken {
-            // A ping alone is written here; anything else resumes.
-            if !self.ping(&waker) {
+            // A ping alone is written here, and so is a close with nothing
+            // queued before it; anything else resumes.
+            if !self.ping(&waker) && !self.close_parked(&waker) {
                 self.resume(waker.fd, Some(waker.id));
             }
         }
@@ -339,6 +365,10 @@ impl Parker {
         };
         for event in &events[..n] {
             let (fd, flags) = (event.u64 as RawFd, event.events);
+            if event.u64 & linger::LINGER_TAG != 0 {
+                self.linger_event(fd);
+                continue;
+            }
             // A lone pong is read here; anything else needs the task.
             if flags != libc::EPOLLIN as u32 || !self.take_pong(fd) {
                 self.resume(fd, None);
@@ -366,6 +396,7 @@ impl Parker {
         for fd in fds {
             self.resume(fd, None);
         }
+        self.hand_over_lingering();
     }
 }
 
@@ -446,8 +477,16 @@ async fn run(parker: Arc<Parker>, mut shutdown: Shutdown) {
         }
     };
     loop {
+        let linger_until = parker.expire_lingering(tokio::time::Instant::now());
+        let lingered = async move {
+            match linger_until {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
         let mut guard = tokio::select! {
             _ = shutdown.recv() => return,
+            () = lingered => continue,
             _ = parker.wake_task.notified() => {
                 parker.take_woken();
                 continue;
@@ -471,7 +510,23 @@ async fn run(parker: Arc<Parker>, mut shutdown: Shutdown) {
     }
 }
 
-/// The three epoll calls.
+/// Sets `TCP_CORK` on a socket (see [`crate::tls::Stream::cork_until_fin`]).
+pub(crate) fn cork(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the kernel reads one `c_int` from `on`, which outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// The system calls parking makes.
 mod sys {
     use std::io;
     use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -498,6 +553,14 @@ mod sys {
 
     pub(super) fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
         let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: the kernel reads at most `bytes.len()` bytes from `bytes`.
+        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// `send` with `MSG_MORE`: the bytes wait for more (or a FIN).
+    pub(super) fn send_more(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | libc::MSG_MORE;
         // SAFETY: the kernel reads at most `bytes.len()` bytes from `bytes`.
         let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
         usize::try_from(n).map_err(|_| io::Error::last_os_error())

@@ -1,0 +1,330 @@
+//! Closing a parked session without resuming it, and the linger after it,
+//! both on the parking task (SPEC §4.1, §9 P3).
+//!
+//! A parked session that starts closing (a controller's close, the idle
+//! timeout, a queue limit, shutdown) used to be resumed first: a task
+//! spawned, a tokio registration, a tungstenite state, all to write two
+//! frames. Now, when nothing is queued ahead of the `Closing` push, the
+//! parking task writes it itself ([`Parker::close_parked`]): the `Closing`
+//! push and the Close frame in one `send` with `MSG_MORE`, then the
+//! `shutdown` whose FIN the kernel attaches to those held bytes, so the
+//! client gets one segment. The bytes are exactly what the connection task
+//! would have written (a unit test compares them with tungstenite's).
+//!
+//! **Linger.** As after a connection task's close
+//! (`connection::linger`, which says why), the socket is then read
+//! and discarded until the peer's Close frame or end, [`LINGER_BYTES`], or
+//! [`LINGER`], whichever comes first; then it is dropped, and with it the
+//! connection's permit. It waits in the same epoll set, tagged
+//! ([`LINGER_TAG`]); the parking task drops the expired ones.
+//!
+//! **Bounds.** One [`Lingering`] entry (~100 B) per closed connection for
+//! at most [`LINGER`], and one deadline (24 B) per close in the last
+//! [`LINGER`]: both bounded by the connections closed in one second.
+//! **Fallbacks.** A socket that does not take the whole write at once (a
+//! client that stopped reading) gets the rest written by a task with the
+//! usual grace ([`finish`]); when parking stops, lingering sockets move to
+//! such tasks too.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, timeout};
+use usher_core::SessionId;
+use usher_core::protocol::{CloseReason, Push, ServerMessage, encode};
+
+use super::{EVENTS, ParkWaker, Parker, sys};
+use crate::boundary::Boundary;
+use crate::connection::{CLOSE_GRACE, LINGER, LINGER_BYTES, closing_message};
+use crate::parked::{Held, Parked};
+
+/// Marks a lingering socket's epoll data (a parked one's is its descriptor).
+pub(super) const LINGER_TAG: u64 = 1 << 40;
+
+/// Reads of 4 KiB per readiness event, at most, before re-arming.
+const READS_PER_EVENT: usize = 16;
+
+/// A closed session's socket, waiting for its peer to finish.
+#[derive(Debug)]
+pub(super) struct Lingering {
+    socket: std::net::TcpStream,
+    id: SessionId,
+    /// Where the peer's bytes stand: its Close frame ends the wait.
+    boundary: Boundary,
+    seen: usize,
+    _held: Held,
+}
+
+/// Lingering sockets by descriptor, and their deadlines in order.
+#[derive(Debug, Default)]
+pub(super) struct Lingerers {
+    by_fd: HashMap<RawFd, Lingering>,
+    /// One [`LINGER`] for all, so pushed in deadline order; an entry whose
+    /// socket ended early is skipped when it expires.
+    deadlines: VecDeque<(Instant, RawFd, SessionId)>,
+}
+
+impl Lingering {
+    /// Reads what the peer sent; false when the wait is over.
+    fn read(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        for _ in 0..READS_PER_EVENT {
+            match sys::recv(self.socket.as_raw_fd(), &mut buf, 0) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.boundary.feed(&buf[..n]);
+                    self.seen += n;
+                    if self.boundary.close_seen() || self.seen >= LINGER_BYTES {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// What the connection task writes when it closes a session for `reason`:
+/// the `Closing` push as a binary frame, then an empty Close frame.
+pub(crate) fn closing_frames(reason: CloseReason) -> Vec<u8> {
+    let push = encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
+    let mut out = Vec::with_capacity(push.len() + 14);
+    out.push(0x82); // FIN, binary; a server's frames are not masked
+    match push.len() {
+        n @ 0..=125 => out.push(n as u8),
+        n @ 126..=65535 => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&push);
+    out.extend_from_slice(&[0x88, 0x00]); // FIN, close, no payload
+    out
+}
+
+impl Parker {
+    fn lingerers(&self) -> MutexGuard<'_, Lingerers> {
+        self.lingering.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Closes the parked session `waker` names if it is closing with
+    /// nothing queued (and not for a lost connection, which has nothing to
+    /// write): true when done here, false when it must be resumed instead.
+    pub(super) fn close_parked(self: &Arc<Self>, waker: &ParkWaker) -> bool {
+        let (fd, id) = (waker.fd, waker.id);
+        let Ok(slot) = usize::try_from(fd) else { return false };
+        if self.closed.load(Ordering::SeqCst) {
+            return false;
+        }
+        let Some(shared) = self.shared.upgrade() else { return false };
+        let (parked, reason) = {
+            let mut slots = self.lock();
+            let Some(entry) = slots.get_mut(slot) else { return false };
+            let reason = match entry {
+                Some(p) if p.session.id == id => p.session.closing_with_nothing_queued(),
+                _ => None,
+            };
+            let Some(reason) = reason.filter(|r| *r != CloseReason::ConnectionLost) else { return false };
+            let Some(parked) = entry.take() else { return false };
+            self.parked.fetch_sub(1, Ordering::Relaxed);
+            self.closes.fetch_add(1, Ordering::Relaxed);
+            (parked, reason)
+        };
+        let Parked { socket, session, principal: _, held } = parked;
+        session.set_parked(false);
+        // As the connection task does: the registry record goes (listeners
+        // get CLOSED) unless whoever closed it removed it already.
+        let reason = shared.close_session(id, reason).or(session.closing()).unwrap_or(reason);
+        tracing::debug!(session = %id, reason = %reason, "session closed while parked");
+        let frames = closing_frames(reason);
+        let sent = match sys::send_more(fd, &frames) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            // The connection is gone: nothing to write or wait for.
+            Err(_) => return true,
+        };
+        if sent < frames.len() {
+            let _ = sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
+            let rest = Bytes::from(frames).slice(sent..);
+            self.runtime.spawn(finish(socket, rest, held, Instant::now() + LINGER));
+            return true;
+        }
+        // The FIN rides with the bytes just held back by MSG_MORE.
+        let _ = socket.shutdown(std::net::Shutdown::Write);
+        let mut lingering = self.lingerers();
+        // Checked under the lock `hand_over_lingering` takes after setting
+        // it: an entry added after the hand-over would never expire.
+        if self.closed.load(Ordering::SeqCst) {
+            drop(lingering);
+            self.runtime.spawn(finish(socket, Bytes::new(), held, Instant::now() + LINGER));
+            return true;
+        }
+        let data = fd as u64 | LINGER_TAG;
+        if sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, EVENTS, data).is_ok() {
+            let boundary = Boundary::frames();
+            lingering.by_fd.insert(fd, Lingering { socket, id, boundary, seen: 0, _held: held });
+            lingering.deadlines.push_back((Instant::now() + LINGER, fd, id));
+            if lingering.deadlines.len() == 1 {
+                // The parking task may be waiting with no deadline (this
+                // may run in a task that shares a burst): it sets one.
+                self.wake_task.notify_one();
+            }
+        }
+        // Otherwise dropped here: the socket closes without the linger.
+        true
+    }
+
+    /// A lingering socket is readable (or ended).
+    pub(super) fn linger_event(&self, fd: RawFd) {
+        let done = {
+            let mut lingering = self.lingerers();
+            let Some(entry) = lingering.by_fd.get_mut(&fd) else { return };
+            let data = fd as u64 | LINGER_TAG;
+            if entry.read() && sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, EVENTS, data).is_ok()
+            {
+                return;
+            }
+            lingering.by_fd.remove(&fd)
+        };
+        // Closed outside the lock.
+        drop(done);
+    }
+
+    /// Drops the sockets whose linger passed `now`; returns the next
+    /// deadline, if any socket still lingers.
+    pub(super) fn expire_lingering(&self, now: Instant) -> Option<Instant> {
+        let mut expired = Vec::new();
+        let next = {
+            let mut lingering = self.lingerers();
+            loop {
+                let Some(&(deadline, fd, id)) = lingering.deadlines.front() else { break None };
+                if deadline > now {
+                    break Some(deadline);
+                }
+                lingering.deadlines.pop_front();
+                if lingering.by_fd.get(&fd).is_some_and(|l| l.id == id) {
+                    expired.extend(lingering.by_fd.remove(&fd));
+                }
+            }
+        };
+        drop(expired);
+        next
+    }
+
+    /// Sockets lingering now.
+    pub(super) fn lingering_count(&self) -> usize {
+        self.lingerers().by_fd.len()
+    }
+
+    /// Parking stops: lingering sockets finish in tasks of their own.
+    pub(super) fn hand_over_lingering(&self) {
+        let taken = std::mem::take(&mut *self.lingerers());
+        let deadline = Instant::now() + LINGER;
+        for (fd, lingering) in taken.by_fd {
+            let _ = sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
+            let Lingering { socket, _held: held, .. } = lingering;
+            self.runtime.spawn(finish(socket, Bytes::new(), held, deadline));
+        }
+    }
+}
+
+/// Writes `rest` (within [`CLOSE_GRACE`]), shuts the write half down, then
+/// reads and discards until the peer's Close frame or end,
+/// [`LINGER_BYTES`], or `deadline`, and drops the socket and `held`.
+pub(crate) async fn finish(socket: std::net::TcpStream, rest: Bytes, held: Held, deadline: Instant) {
+    let Ok(mut tcp) = tokio::net::TcpStream::from_std(socket) else { return };
+    if !rest.is_empty() {
+        let _ = timeout(CLOSE_GRACE, tcp.write_all(&rest)).await;
+    }
+    let _ = tcp.shutdown().await;
+    let _ = tokio::time::timeout_at(deadline, async {
+        let (mut buf, mut boundary, mut seen) = ([0u8; 4096], Boundary::frames(), 0usize);
+        while let Ok(n @ 1..) = tcp.read(&mut buf).await {
+            boundary.feed(&buf[..n]);
+            seen += n;
+            if boundary.close_seen() || seen >= LINGER_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+    drop(held);
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use super::*;
+
+    /// The frames written here are byte for byte what a connection task's
+    /// tungstenite writes for the same close.
+    #[tokio::test]
+    async fn closing_frames_match_tungstenite() -> anyhow::Result<()> {
+        for reason in [CloseReason::ClosedByController, CloseReason::IdleTimeout, CloseReason::ServerShutdown]
+        {
+            let (ours, theirs) = tokio::io::duplex(4096);
+            let mut ws = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
+            let push =
+                encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
+            ws.feed(Message::Binary(push.into())).await?;
+            ws.close(None).await?;
+            drop(ws);
+            let mut written = Vec::new();
+            let mut theirs = theirs;
+            theirs.read_to_end(&mut written).await?;
+            assert_eq!(written, closing_frames(reason), "{reason:?}");
+        }
+        Ok(())
+    }
+
+    /// A long push (over 125 bytes) takes the 16-bit length form.
+    #[test]
+    fn long_frames_carry_their_length() {
+        let frames = closing_frames(CloseReason::MessageQueueLimitReached);
+        let len = frames.len() - 2;
+        match frames[1] {
+            n @ 0..=125 => assert_eq!(usize::from(n) + 2, len),
+            126 => assert_eq!(usize::from(u16::from_be_bytes([frames[2], frames[3]])) + 4, len),
+            other => panic!("length byte {other}"),
+        }
+        assert_eq!(&frames[len..], &[0x88, 0x00]);
+    }
+
+    /// `finish` writes what the socket did not take, then ends the stream.
+    #[tokio::test]
+    async fn finish_writes_the_rest_then_ends() -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+        let (server, _) = listener.accept().await?;
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(1));
+        let (done, mut all_done) = tokio::sync::mpsc::channel(1);
+        let held = Held::new(semaphore.clone().acquire_owned().await?, done);
+        let rest = Bytes::from_static(b"the rest of the close");
+        let task = tokio::spawn(finish(server.into_std()?, rest.clone(), held, Instant::now() + LINGER));
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await?;
+        assert_eq!(got, rest);
+        // Our end closes: the linger ends and the permit comes back.
+        drop(client);
+        task.await?;
+        assert_eq!(semaphore.available_permits(), 1);
+        assert!(all_done.recv().await.is_none(), "the shutdown signal's sender was dropped");
+        Ok(())
+    }
+}
