@@ -71,8 +71,27 @@ fn reload(server: &usher_server::ServerHandle, path: Option<&std::path::Path>) {
     }
 }
 
+/// Turns transparent huge pages off (or back on) for this process
+/// (`server.disable_thp`): later page faults take 4 KiB pages, even in
+/// memory the allocator asked huge pages for. Off from the start, before
+/// the configuration is read (hashing generated passwords touches tens of
+/// MiB), and back on if the configuration says so.
+fn set_thp_disabled(disabled: bool) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: no pointers; the arguments are plain integers.
+        if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, libc::c_ulong::from(disabled), 0, 0, 0) } != 0 {
+            let e = std::io::Error::last_os_error();
+            tracing::warn!(error = %e, "could not change transparent huge pages");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = disabled;
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    set_thp_disabled(true);
     use std::io::IsTerminal;
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
@@ -120,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
     {
         // Members need distinct names (results count per server name).
         config.server.name = format!("usher-{}", std::process::id());
+    }
+    if !config.server.disable_thp {
+        set_thp_disabled(false);
     }
     let server_store_path = config.store_path.clone();
     let server = usher_server::start(config).await?;

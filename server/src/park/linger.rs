@@ -15,8 +15,11 @@
 //! (`connection::linger`, which says why), the socket is then read
 //! and discarded until the peer's Close frame or end, [`LINGER_BYTES`], or
 //! [`LINGER`], whichever comes first; then it is dropped, and with it the
-//! connection's permit. It waits in the same epoll set, tagged
-//! ([`LINGER_TAG`]); the parking task drops the expired ones.
+//! connection's permit. It waits in the same epoll set, on the same
+//! registration (armed while it was parked, so closing costs no
+//! `epoll_ctl`); the parking task drops the expired ones. An event that
+//! races the close (taken while the entry moves from the parked table to
+//! the lingering one) is lost, and that socket lingers the full bound.
 //!
 //! **Bounds.** One [`Lingering`] entry (~100 B) per closed connection for
 //! at most [`LINGER`], and one deadline (24 B) per close in the last
@@ -42,9 +45,6 @@ use super::{EVENTS, ParkWaker, Parker, sys};
 use crate::boundary::Boundary;
 use crate::connection::{CLOSE_GRACE, LINGER, LINGER_BYTES, closing_message};
 use crate::parked::{Held, Parked};
-
-/// Marks a lingering socket's epoll data (a parked one's is its descriptor).
-pub(super) const LINGER_TAG: u64 = 1 << 40;
 
 /// Reads of 4 KiB per readiness event, at most, before re-arming.
 const READS_PER_EVENT: usize = 16;
@@ -171,28 +171,26 @@ impl Parker {
             self.runtime.spawn(finish(socket, Bytes::new(), held, Instant::now() + LINGER));
             return true;
         }
-        let data = fd as u64 | LINGER_TAG;
-        if sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, EVENTS, data).is_ok() {
-            let boundary = Boundary::frames();
-            lingering.by_fd.insert(fd, Lingering { socket, id, boundary, seen: 0, _held: held });
-            lingering.deadlines.push_back((Instant::now() + LINGER, fd, id));
-            if lingering.deadlines.len() == 1 {
-                // The parking task may be waiting with no deadline (this
-                // may run in a task that shares a burst): it sets one.
-                self.wake_task.notify_one();
-            }
+        let boundary = Boundary::frames();
+        lingering.by_fd.insert(fd, Lingering { socket, id, boundary, seen: 0, _held: held });
+        lingering.deadlines.push_back((Instant::now() + LINGER, fd, id));
+        if lingering.deadlines.len() == 1 {
+            // The parking task may be waiting with no deadline (this may
+            // run in a task that shares a burst): it sets one.
+            self.wake_task.notify_one();
         }
-        // Otherwise dropped here: the socket closes without the linger.
         true
     }
 
-    /// A lingering socket is readable (or ended).
+    /// An epoll event for `fd`, which is no parked session's: if a closed
+    /// one lingers there, reads what its peer sent and re-arms it, or drops
+    /// it when the wait is over.
     pub(super) fn linger_event(&self, fd: RawFd) {
         let done = {
             let mut lingering = self.lingerers();
             let Some(entry) = lingering.by_fd.get_mut(&fd) else { return };
-            let data = fd as u64 | LINGER_TAG;
-            if entry.read() && sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, EVENTS, data).is_ok()
+            if entry.read()
+                && sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, EVENTS, fd as u64).is_ok()
             {
                 return;
             }

@@ -195,7 +195,8 @@ impl Parker {
         }
         if let Err(e) = sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, EVENTS, slot as u64) {
             tracing::warn!(session = %session.id, error = %e, "cannot park; the session keeps its task");
-            return self.resume(fd, Some(session.id));
+            self.resume(fd, Some(session.id));
+            return;
         }
         // Register, then check: a push after the check wakes the new waker;
         // one before it (possibly aimed at the ended task) is seen here.
@@ -217,7 +218,8 @@ impl Parker {
             if self.closed.load(Ordering::SeqCst) {
                 // No parking task any more (and nothing left parked).
                 drop(woken);
-                return self.resume(waker.fd, Some(waker.id));
+                self.resume(waker.fd, Some(waker.id));
+                return;
             }
             woken.push(waker);
             woken.len() == 1
@@ -252,9 +254,10 @@ impl Parker {
     }
 
     /// Resumes the session parked on `fd` (only if it is session `id`, when
-    /// given) by spawning a new connection task for it.
-    fn resume(self: &Arc<Self>, fd: RawFd, id: Option<SessionId>) {
-        let Ok(slot) = usize::try_from(fd) else { return };
+    /// given) by spawning a new connection task for it; false when there is
+    /// no such session.
+    fn resume(self: &Arc<Self>, fd: RawFd, id: Option<SessionId>) -> bool {
+        let Ok(slot) = usize::try_from(fd) else { return false };
         let taken = {
             let mut slots = self.lock();
             match slots.get_mut(slot) {
@@ -266,12 +269,13 @@ impl Parker {
                 _ => None,
             }
         };
-        let Some(parked) = taken else { return };
+        let Some(parked) = taken else { return false };
         // Failure only means it was not (or no longer) in the set.
         let _ = sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
         parked.session.set_parked(false);
         tracing::trace!(session = %parked.session.id, "resumed");
         self.spawn(parked);
+        true
     }
 
     /// A new connection task for a session; with the server gone, the
@@ -365,13 +369,10 @@ impl Parker {
         };
         for event in &events[..n] {
             let (fd, flags) = (event.u64 as RawFd, event.events);
-            if event.u64 & linger::LINGER_TAG != 0 {
+            // A lone pong is read here; anything else needs the task, or
+            // is a closed session's lingering socket.
+            if (flags != libc::EPOLLIN as u32 || !self.take_pong(fd)) && !self.resume(fd, None) {
                 self.linger_event(fd);
-                continue;
-            }
-            // A lone pong is read here; anything else needs the task.
-            if flags != libc::EPOLLIN as u32 || !self.take_pong(fd) {
-                self.resume(fd, None);
             }
         }
         Ok(n == BATCH)
