@@ -1,5 +1,5 @@
 #![cfg(target_os = "linux")]
-//! Parking (server/src/park.rs): an idle plain session gives its task up
+//! Parking (server/src/park/): an idle plain session gives its task up
 //! and keeps only its socket in an epoll set; anything that concerns it
 //! resumes it, and its client cannot tell. Each test waits (with a deadline)
 //! until the server's counters say the session is parked, so it fails when

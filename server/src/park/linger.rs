@@ -23,7 +23,8 @@
 //!
 //! **Bounds.** One [`Lingering`] entry (~100 B) per closed connection for
 //! at most [`LINGER`], and one deadline (24 B) per close in the last
-//! [`LINGER`]: both bounded by the connections closed in one second.
+//! [`LINGER`]: both bounded by the connections closed in one second. Once
+//! the last deadline passes, memory kept beyond [`KEEP`] entries is freed.
 //! **Fallbacks.** A socket that does not take the whole write at once (a
 //! client that stopped reading) gets the rest written by a task with the
 //! usual grace ([`finish`]); when parking stops, lingering sockets move to
@@ -45,6 +46,9 @@ use super::{EVENTS, ParkWaker, Parker, sys};
 use crate::boundary::Boundary;
 use crate::connection::{CLOSE_GRACE, LINGER, LINGER_BYTES, closing_message};
 use crate::parked::{Held, Parked};
+
+/// Lingering entries whose memory is kept once none is left.
+const KEEP: usize = 64;
 
 /// Reads of 4 KiB per readiness event, at most, before re-arming.
 const READS_PER_EVENT: usize = 16;
@@ -206,7 +210,7 @@ impl Parker {
         let mut expired = Vec::new();
         let next = {
             let mut lingering = self.lingerers();
-            loop {
+            let next = loop {
                 let Some(&(deadline, fd, id)) = lingering.deadlines.front() else { break None };
                 if deadline > now {
                     break Some(deadline);
@@ -215,7 +219,12 @@ impl Parker {
                 if lingering.by_fd.get(&fd).is_some_and(|l| l.id == id) {
                     expired.extend(lingering.by_fd.remove(&fd));
                 }
+            };
+            if lingering.deadlines.is_empty() && lingering.deadlines.capacity() > KEEP {
+                // A burst is over: its memory goes back.
+                *lingering = Lingerers::default();
             }
+            next
         };
         drop(expired);
         next
