@@ -414,7 +414,6 @@ async fn serve(
     let closing = encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
     // Boxed: only closing sessions need this state.
     Box::pin(async {
-        ws.get_ref().cork_until_fin();
         let _ = timeout(CLOSE_GRACE, async {
             while let Some(item) = session.drain_one(&shared.events) {
                 ws.feed(Message::Binary(item.frame)).await?;
@@ -436,27 +435,27 @@ pub(crate) const LINGER: Duration = Duration::from_secs(1);
 /// How many bytes a closed connection reads and discards at most.
 pub(crate) const LINGER_BYTES: usize = 1 << 20;
 
-/// Shuts the write half down, then reads and discards until the peer closes,
-/// [`LINGER`] passes or [`LINGER_BYTES`] arrived, whichever comes first.
+/// After our close frame: reads and discards until the peer's close frame
+/// or end, [`LINGER`] or [`LINGER_BYTES`], whichever comes first, then
+/// shuts the write half down (the FIN; with TLS, `close_notify` first) for
+/// the caller to drop the socket. The server closes TCP after the closing
+/// handshake, as RFC 6455 §7.1.1 has it (docs/PROTOCOL.md).
 ///
-/// Why: dropping a socket whose receive buffer holds unread bytes (requests
-/// the client pipelined before it learnt of the close) makes the kernel send
-/// RST instead of FIN, and the RST can destroy the `Closing` push still in
-/// flight, so the client would report `CONNECTION_LOST` instead of the real
-/// reason. Once the peer answers our close (or closes), it has read
-/// everything we sent and dropping is safe.
+/// Why wait: dropping a socket whose receive buffer holds unread bytes
+/// (requests the client pipelined before it learnt of the close) makes the
+/// kernel send RST instead of FIN, and the RST can destroy the `Closing`
+/// push still in flight, so the client would report `CONNECTION_LOST`
+/// instead of the real reason. Once the peer answers our close (or closes),
+/// it has read everything we sent and dropping is safe.
 async fn linger<S>(ws: &mut WebSocketStream<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::AsyncWriteExt;
-    // FIN after the close frame: a reading peer sees the end at once.
-    let _ = timeout(CLOSE_GRACE, ws.get_mut().shutdown()).await;
     let _ = timeout(LINGER, async {
         let mut seen = 0usize;
-        // Tungstenite returns the frames still arriving, then `None` or an
-        // error once the peer's close arrives (its reply cannot be written
-        // after our shutdown, which is fine) or the socket ends.
+        // Tungstenite returns the frames still arriving, the peer's close
+        // frame, then `None` or an error once the socket ends.
         while let Some(Ok(msg)) = ws.next().await {
             seen = seen.saturating_add(msg.len());
             if seen >= LINGER_BYTES || matches!(msg, Message::Close(_)) {
@@ -465,6 +464,7 @@ where
         }
     })
     .await;
+    let _ = timeout(CLOSE_GRACE, ws.get_mut().shutdown()).await;
 }
 
 pub(crate) fn closing_message(reason: CloseReason) -> String {

@@ -75,27 +75,6 @@ pub(crate) enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl Stream {
-    /// Holds back what is written next until the write half is shut down,
-    /// so the last frames (the `Closing` push and the Close frame) and the
-    /// FIN leave in one TCP segment instead of two: on Linux `TCP_CORK`,
-    /// and the kernel attaches the FIN to the held data and sends it at
-    /// once (the cork never delays a FIN). Half the segments per closed
-    /// session, on both ends (SPEC §9 P3). Elsewhere it does nothing.
-    pub(crate) fn cork_until_fin(&self) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let fd = match self {
-                Stream::Plain(s, _) => s.as_raw_fd(),
-                Stream::Tls(s) => s.get_ref().0.as_raw_fd(),
-            };
-            // Failure only costs the second segment.
-            let _ = crate::park::cork(fd);
-        }
-    }
-}
-
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {

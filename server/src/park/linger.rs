@@ -6,16 +6,15 @@
 //! spawned, a tokio registration, a tungstenite state, all to write two
 //! frames. Now, when nothing is queued ahead of the `Closing` push, the
 //! parking task writes it itself ([`Parker::close_parked`]): the `Closing`
-//! push and the Close frame in one `send` with `MSG_MORE`, then the
-//! `shutdown` whose FIN the kernel attaches to those held bytes, so the
-//! client gets one segment. The bytes are exactly what the connection task
-//! would have written (a unit test compares them with tungstenite's).
+//! push and the Close frame in one `send`, one TCP segment. The bytes are
+//! exactly what the connection task would have written (a unit test
+//! compares them with tungstenite's).
 //!
-//! **Linger.** As after a connection task's close
-//! (`connection::linger`, which says why), the socket is then read
-//! and discarded until the peer's Close frame or end, [`LINGER_BYTES`], or
-//! [`LINGER`], whichever comes first; then it is dropped, and with it the
-//! connection's permit. It waits in the same epoll set, on the same
+//! **Linger.** As after a connection task's close (`connection::linger`,
+//! which says why), the socket is then read and discarded until the peer's
+//! Close frame or end, [`LINGER_BYTES`], or [`LINGER`], whichever comes
+//! first; then it is dropped (the FIN: TCP closes after the closing
+//! handshake), and with it the connection's permit. It waits in the same epoll set, on the same
 //! registration (armed while it was parked, so closing costs no
 //! `epoll_ctl`); the parking task drops the expired ones. An event that
 //! races the close (taken while the entry moves from the parked table to
@@ -153,7 +152,7 @@ impl Parker {
         let reason = shared.close_session(id, reason).or(session.closing()).unwrap_or(reason);
         tracing::debug!(session = %id, reason = %reason, "session closed while parked");
         let frames = closing_frames(reason);
-        let sent = match sys::send_more(fd, &frames) {
+        let sent = match sys::send(fd, &frames) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             // The connection is gone: nothing to write or wait for.
@@ -165,8 +164,6 @@ impl Parker {
             self.runtime.spawn(finish(socket, rest, held, Instant::now() + LINGER));
             return true;
         }
-        // The FIN rides with the bytes just held back by MSG_MORE.
-        let _ = socket.shutdown(std::net::Shutdown::Write);
         let mut lingering = self.lingerers();
         // Checked under the lock `hand_over_lingering` takes after setting
         // it: an entry added after the hand-over would never expire.
@@ -247,15 +244,14 @@ impl Parker {
     }
 }
 
-/// Writes `rest` (within [`CLOSE_GRACE`]), shuts the write half down, then
-/// reads and discards until the peer's Close frame or end,
-/// [`LINGER_BYTES`], or `deadline`, and drops the socket and `held`.
+/// Writes `rest` (within [`CLOSE_GRACE`]), reads and discards until the
+/// peer's Close frame or end, [`LINGER_BYTES`], or `deadline`, then shuts
+/// the write half down and drops the socket and `held`.
 pub(crate) async fn finish(socket: std::net::TcpStream, rest: Bytes, held: Held, deadline: Instant) {
     let Ok(mut tcp) = tokio::net::TcpStream::from_std(socket) else { return };
     if !rest.is_empty() {
         let _ = timeout(CLOSE_GRACE, tcp.write_all(&rest)).await;
     }
-    let _ = tcp.shutdown().await;
     let _ = tokio::time::timeout_at(deadline, async {
         let (mut buf, mut boundary, mut seen) = ([0u8; 4096], Boundary::frames(), 0usize);
         while let Ok(n @ 1..) = tcp.read(&mut buf).await {
@@ -267,12 +263,14 @@ pub(crate) async fn finish(socket: std::net::TcpStream, rest: Bytes, held: Held,
         }
     })
     .await;
+    let _ = tcp.shutdown().await;
     drop(held);
 }
 
 #[cfg(test)]
 mod tests {
     use futures_util::SinkExt;
+    use tokio::io::AsyncWriteExt;
     use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::Role;
@@ -313,9 +311,10 @@ mod tests {
         assert_eq!(&frames[len..], &[0x88, 0x00]);
     }
 
-    /// `finish` writes what the socket did not take, then ends the stream.
+    /// `finish` writes what the socket did not take, then waits for the
+    /// client's Close frame before it ends the stream.
     #[tokio::test]
-    async fn finish_writes_the_rest_then_ends() -> anyhow::Result<()> {
+    async fn finish_writes_the_rest_then_ends_after_the_clients_close() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let mut client = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
         let (server, _) = listener.accept().await?;
@@ -324,11 +323,15 @@ mod tests {
         let held = Held::new(semaphore.clone().acquire_owned().await?, done);
         let rest = Bytes::from_static(b"the rest of the close");
         let task = tokio::spawn(finish(server.into_std()?, rest.clone(), held, Instant::now() + LINGER));
-        let mut got = Vec::new();
-        client.read_to_end(&mut got).await?;
+        let mut got = vec![0u8; rest.len()];
+        client.read_exact(&mut got).await?;
         assert_eq!(got, rest);
-        // Our end closes: the linger ends and the permit comes back.
-        drop(client);
+        // The client answers with a (masked, empty) Close frame: only then
+        // does the server end the stream, long before the linger bound.
+        client.write_all(&[0x88, 0x80, 1, 2, 3, 4]).await?;
+        let mut end = Vec::new();
+        tokio::time::timeout(LINGER / 2, client.read_to_end(&mut end)).await??;
+        assert!(end.is_empty(), "{end:?}");
         task.await?;
         assert_eq!(semaphore.available_permits(), 1);
         assert!(all_done.recv().await.is_none(), "the shutdown signal's sender was dropped");

@@ -511,22 +511,6 @@ async fn run(parker: Arc<Parker>, mut shutdown: Shutdown) {
     }
 }
 
-/// Sets `TCP_CORK` on a socket (see [`crate::tls::Stream::cork_until_fin`]).
-pub(crate) fn cork(fd: RawFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: the kernel reads one `c_int` from `on`, which outlives the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_CORK,
-            (&raw const on).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
-}
-
 /// The system calls parking makes.
 mod sys {
     use std::io;
@@ -554,14 +538,6 @@ mod sys {
 
     pub(super) fn send(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
         let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-        // SAFETY: the kernel reads at most `bytes.len()` bytes from `bytes`.
-        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
-        usize::try_from(n).map_err(|_| io::Error::last_os_error())
-    }
-
-    /// `send` with `MSG_MORE`: the bytes wait for more (or a FIN).
-    pub(super) fn send_more(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
-        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | libc::MSG_MORE;
         // SAFETY: the kernel reads at most `bytes.len()` bytes from `bytes`.
         let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
