@@ -26,13 +26,15 @@
 //!
 //! **What resumes it.** Anything that would have woken its task: the
 //! session's waker is replaced by one that resumes it ([`ParkWaker`]), so a
-//! push, a topic value, a response to a routed request, a role change, a
-//! close by a controller or by the sweeper (idle timeout) and server
-//! shutdown all resume it the way they woke the task before; and epoll,
-//! when the client sends anything or hangs up. A ping due with nothing else
-//! to do is written here instead ([`Parker::ping`]), and a lone pong read
-//! here ([`Parker::take_pong`]), so an idle session is not resumed by
-//! pings. Wake-ups are queued for the parking task ([`Parker::woken`]),
+//! push, a topic value, a response to a routed request and a role change
+//! all resume it the way they woke the task before; and epoll, when the
+//! client sends anything or hangs up. A ping due with nothing else to do is
+//! written here instead ([`Parker::ping`]), and a lone pong read here
+//! ([`Parker::take_pong`]), so an idle session is not resumed by pings; a
+//! close (by a controller, the idle timeout, shutdown) with nothing queued
+//! before it is written here too, and the socket lingers here until it is
+//! dropped ([`linger`]). Wake-ups are queued for the parking task
+//! ([`Parker::woken`]; a burst is shared with tasks on the other workers),
 //! which resumes the session: it removes the entry, deletes the socket from
 //! the epoll set and spawns a new connection task
 //! ([`crate::connection::resume`]); the registry record never moves.
