@@ -1,5 +1,6 @@
 //! Closing a parked session without resuming it, and the linger after it,
-//! both on the parking task (SPEC §4.1, §9 P3).
+//! both in the parking component (on the parking task, or a task sharing a
+//! burst of wake-ups with it; SPEC §4.1, §9 P3).
 //!
 //! A parked session that starts closing (a controller's close, the idle
 //! timeout, a queue limit, shutdown) used to be resumed first: a task
@@ -14,11 +15,12 @@
 //! which says why), the socket is then read and discarded until the peer's
 //! Close frame or end, [`LINGER_BYTES`], or [`LINGER`], whichever comes
 //! first; then it is dropped (the FIN: TCP closes after the closing
-//! handshake), and with it the connection's permit. It waits in the same epoll set, on the same
-//! registration (armed while it was parked, so closing costs no
-//! `epoll_ctl`); the parking task drops the expired ones. An event that
-//! races the close (taken while the entry moves from the parked table to
-//! the lingering one) is lost, and that socket lingers the full bound.
+//! handshake), and with it the connection's permit. It waits in the same
+//! epoll set, on the same registration (armed while it was parked, so
+//! closing costs no `epoll_ctl`); the parking task drops the expired ones.
+//! An event that races the close (taken while the entry moves from the
+//! parked table to the lingering one) is lost, and that socket lingers the
+//! full bound.
 //!
 //! **Bounds.** One [`Lingering`] entry (~100 B) per closed connection for
 //! at most [`LINGER`], and one deadline (24 B) per close in the last
