@@ -59,10 +59,30 @@ const READS_PER_EVENT: usize = 16;
 pub(super) struct Lingering {
     socket: std::net::TcpStream,
     id: SessionId,
+    drain: Drain,
+    _held: Held,
+}
+
+/// What a lingering socket's peer sent so far.
+#[derive(Debug)]
+struct Drain {
     /// Where the peer's bytes stand: its Close frame ends the wait.
     boundary: Boundary,
     seen: usize,
-    _held: Held,
+}
+
+impl Drain {
+    fn new() -> Self {
+        Self { boundary: Boundary::frames(), seen: 0 }
+    }
+
+    /// Follows bytes just read (and discarded); true when the wait is
+    /// over: the peer's Close frame came, or [`LINGER_BYTES`].
+    fn over_after(&mut self, bytes: &[u8]) -> bool {
+        self.boundary.feed(bytes);
+        self.seen += bytes.len();
+        self.boundary.close_seen() || self.seen >= LINGER_BYTES
+    }
 }
 
 /// Lingering sockets by descriptor, and their deadlines in order.
@@ -82,9 +102,7 @@ impl Lingering {
             match sys::recv(self.socket.as_raw_fd(), &mut buf, 0) {
                 Ok(0) => return false,
                 Ok(n) => {
-                    self.boundary.feed(&buf[..n]);
-                    self.seen += n;
-                    if self.boundary.close_seen() || self.seen >= LINGER_BYTES {
+                    if self.drain.over_after(&buf[..n]) {
                         return false;
                     }
                 }
@@ -174,8 +192,7 @@ impl Parker {
             self.runtime.spawn(finish(socket, Bytes::new(), held, Instant::now() + LINGER));
             return true;
         }
-        let boundary = Boundary::frames();
-        lingering.by_fd.insert(fd, Lingering { socket, id, boundary, seen: 0, _held: held });
+        lingering.by_fd.insert(fd, Lingering { socket, id, drain: Drain::new(), _held: held });
         lingering.deadlines.push_back((Instant::now() + LINGER, fd, id));
         if lingering.deadlines.len() == 1 {
             // The parking task may be waiting with no deadline (this may
@@ -255,11 +272,9 @@ pub(crate) async fn finish(socket: std::net::TcpStream, rest: Bytes, held: Held,
         let _ = timeout(CLOSE_GRACE, tcp.write_all(&rest)).await;
     }
     let _ = tokio::time::timeout_at(deadline, async {
-        let (mut buf, mut boundary, mut seen) = ([0u8; 4096], Boundary::frames(), 0usize);
+        let (mut buf, mut drain) = ([0u8; 4096], Drain::new());
         while let Ok(n @ 1..) = tcp.read(&mut buf).await {
-            boundary.feed(&buf[..n]);
-            seen += n;
-            if boundary.close_seen() || seen >= LINGER_BYTES {
+            if drain.over_after(&buf[..n]) {
                 break;
             }
         }
