@@ -411,7 +411,7 @@ async fn serve(
     if reason == CloseReason::ConnectionLost {
         return Served::Closed;
     }
-    let closing = encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
+    let closing = closing_push(reason);
     // Boxed: only closing sessions need this state.
     Box::pin(async {
         let _ = timeout(CLOSE_GRACE, async {
@@ -467,7 +467,13 @@ where
     let _ = timeout(CLOSE_GRACE, ws.get_mut().shutdown()).await;
 }
 
-pub(crate) fn closing_message(reason: CloseReason) -> String {
+/// The `Closing` push for `reason`, encoded (the last message of every
+/// closed session, whether its task or the parking component writes it).
+pub(crate) fn closing_push(reason: CloseReason) -> Vec<u8> {
+    encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }))
+}
+
+fn closing_message(reason: CloseReason) -> String {
     match reason {
         CloseReason::ClosedByController => "closed by a controller".into(),
         CloseReason::MessageQueueLimitReached => "the outbound queue passed its limit".into(),

@@ -41,11 +41,11 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout};
 use usher_core::SessionId;
-use usher_core::protocol::{CloseReason, Push, ServerMessage, encode};
+use usher_core::protocol::CloseReason;
 
 use super::{EVENTS, ParkWaker, Parker, sys};
 use crate::boundary::Boundary;
-use crate::connection::{CLOSE_GRACE, LINGER, LINGER_BYTES, closing_message};
+use crate::connection::{CLOSE_GRACE, LINGER, LINGER_BYTES, closing_push};
 use crate::parked::{Held, Parked};
 
 /// Lingering entries whose memory is kept once none is left.
@@ -118,7 +118,7 @@ impl Lingering {
 /// What the connection task writes when it closes a session for `reason`:
 /// the `Closing` push as a binary frame, then an empty Close frame.
 pub(crate) fn closing_frames(reason: CloseReason) -> Vec<u8> {
-    let push = encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
+    let push = closing_push(reason);
     let mut out = Vec::with_capacity(push.len() + 14);
     out.push(0x82); // FIN, binary; a server's frames are not masked
     match push.len() {
@@ -302,8 +302,7 @@ mod tests {
         {
             let (ours, theirs) = tokio::io::duplex(4096);
             let mut ws = WebSocketStream::from_raw_socket(ours, Role::Server, None).await;
-            let push =
-                encode(&ServerMessage::Push(Push::Closing { reason, message: closing_message(reason) }));
+            let push = closing_push(reason);
             ws.feed(Message::Binary(push.into())).await?;
             ws.close(None).await?;
             drop(ws);
