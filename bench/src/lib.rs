@@ -1,11 +1,14 @@
 //! The benchmarks of SPEC §9: the `BENCH` line format ([`Summary`]), the
 //! shared monotonic clock ([`clock`]), the server process ([`server`]), the
-//! load generator (a raw lean client, [`raw`]; worker processes, [`worker`];
-//! and the coordinator's fleet of them, [`fleet`]), the [`scenarios`] and
-//! the [`soak`] workload.
+//! load generator (worker processes, [`worker`], speaking WebSocket by hand,
+//! [`frame`], and holding their sessions on one epoll set each, [`hold`];
+//! the coordinator's fleet of them, [`fleet`]; a lean tungstenite client for
+//! single sessions, [`raw`]), the [`scenarios`] and the [`soak`] workload.
 
 pub mod clock;
 pub mod fleet;
+pub mod frame;
+pub mod hold;
 pub mod raw;
 pub mod scenarios;
 pub mod server;

@@ -1,8 +1,9 @@
-//! A raw, lean WebSocket client: TCP connect from a chosen 127.0.0.x source,
-//! the upgrade, hello and welcome, with `usher_core::protocol::{encode,
-//! decode}` and nothing else. The load generator holds thousands of these,
-//! so it keeps no per-session state beyond the socket and a small read
-//! buffer, and costs a few microseconds of CPU per connection event.
+//! A raw, lean WebSocket client over tokio-tungstenite: TCP connect from a
+//! chosen 127.0.0.x source address, the upgrade, hello and welcome, with
+//! `usher_core::protocol::{encode, decode}` and nothing else. The queue
+//! scenario and the soak use it; the load generator's workers, which hold
+//! thousands of sessions, speak WebSocket by hand instead ([`crate::frame`],
+//! [`crate::hold`]) and share only [`tcp_connect`] and [`hello`].
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -57,16 +58,7 @@ pub async fn connect(
     recv_buffer: Option<u32>,
     hello: Vec<u8>,
 ) -> anyhow::Result<(Ws, Welcome)> {
-    let socket = TcpSocket::new_v4()?;
-    if let Some(bytes) = recv_buffer {
-        socket.set_recv_buffer_size(bytes)?;
-    }
-    if let Some(ip) = source {
-        set_bind_no_port(&socket)?;
-        socket.bind(SocketAddr::new(ip.into(), 0))?;
-    }
-    let tcp = socket.connect(server).await.context("TCP connect")?;
-    tcp.set_nodelay(true)?;
+    let tcp = tcp_connect(server, source, recv_buffer).await?;
     let url = format!("ws://{server}/");
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()))
         .await
@@ -85,6 +77,26 @@ pub async fn connect(
             None => bail!("closed before the welcome"),
         }
     }
+}
+
+/// A TCP connection to `server` from `source` (port chosen at connect
+/// time), with TCP_NODELAY, and SO_RCVBUF set to `recv_buffer` if given.
+pub async fn tcp_connect(
+    server: SocketAddr,
+    source: Option<Ipv4Addr>,
+    recv_buffer: Option<u32>,
+) -> anyhow::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    if let Some(bytes) = recv_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    if let Some(ip) = source {
+        set_bind_no_port(&socket)?;
+        socket.bind(SocketAddr::new(ip.into(), 0))?;
+    }
+    let tcp = socket.connect(server).await.context("TCP connect")?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
 }
 
 /// IP_BIND_ADDRESS_NO_PORT: `bind` to an address only, the port is picked

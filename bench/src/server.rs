@@ -151,16 +151,20 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
-/// User + system CPU time of a process, seconds.
+/// User + system CPU time of a process (all its threads, living and
+/// exited), seconds, read from its CPU-time clock at nanosecond resolution
+/// (`/proc/PID/stat` counts 10 ms ticks, too coarse for a 40 ms window).
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').context("malformed stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
-    let ticks: u64 =
-        fields.get(11).context("utime")?.parse::<u64>()? + fields.get(12).context("stime")?.parse::<u64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    Ok(ticks as f64 / hz)
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a live clockid_t the call writes.
+    let rc = unsafe { libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc)).context("clock_getcpuclockid");
+    }
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a live timespec the call writes.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("clock_gettime of a process CPU clock");
+    }
+    Ok(ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
 }

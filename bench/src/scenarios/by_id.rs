@@ -75,7 +75,7 @@ pub(super) async fn p6(ctx: &Ctx) -> anyhow::Result<()> {
         clients.change_roles("has Half", ["TOPIC_CONTROL"], NO_ROLES).await?;
     }
     report("BENCH", "P6", "by_id_ops", "ops/s", &rates, Some("≥ 100000 ops/s"));
-    // CPU time (10 ms ticks) per operation: steadier than the rate on a shared machine.
+    // CPU time per operation: steadier than the rate on a shared machine.
     report("INFO", "P6", "server_cpu_per_op", "us", &server_us, None);
     report("INFO", "P6", "client_cpu_per_op", "us", &client_us, None);
     control.close().await?;

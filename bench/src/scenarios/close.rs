@@ -60,7 +60,7 @@ pub(super) async fn p2_p3(ctx: &Ctx) -> anyhow::Result<()> {
     }
     report("BENCH", "P2", "close_filter_reply", "ms", &reply, Some("≤ 35 ms"));
     report("BENCH", "P3", "close_filter_all_seen", "ms", &seen, Some("≤ 40 ms"));
-    // CPU time (10 ms ticks) from the request until every client saw its close.
+    // CPU time from the request until every client saw its close.
     report("INFO", "P3", "server_cpu", "ms", &server_cpu, None);
     report("INFO", "P3", "loadgen_cpu", "ms", &client_cpu, None);
     Ok(())
