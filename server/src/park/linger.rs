@@ -145,7 +145,10 @@ impl Parker {
     /// Closes the parked session `waker` names if it is closing with
     /// nothing queued (and not for a lost connection, which has nothing to
     /// write): true when done here, false when it must be resumed instead.
-    pub(super) fn close_parked(self: &Arc<Self>, waker: &ParkWaker) -> bool {
+    /// `burst`: how many closes may come in the same burst, this one
+    /// included (when the lingering table is full it grows by that much at
+    /// once, not one rehash at a time).
+    pub(super) fn close_parked(self: &Arc<Self>, waker: &ParkWaker, burst: usize) -> bool {
         let (fd, id) = (waker.fd, waker.id);
         let Ok(slot) = usize::try_from(fd) else { return false };
         if self.closed.load(Ordering::SeqCst) {
@@ -191,6 +194,10 @@ impl Parker {
             drop(lingering);
             self.runtime.spawn(finish(socket, Bytes::new(), held, Instant::now() + LINGER));
             return true;
+        }
+        if lingering.by_fd.len() == lingering.by_fd.capacity() {
+            lingering.by_fd.reserve(burst);
+            lingering.deadlines.reserve(burst);
         }
         lingering.by_fd.insert(fd, Lingering { socket, id, drain: Drain::new(), _held: held });
         lingering.deadlines.push_back((Instant::now() + LINGER, fd, id));

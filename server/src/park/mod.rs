@@ -246,10 +246,13 @@ impl Parker {
     }
 
     fn handle_woken(self: &Arc<Self>, woken: Vec<Arc<ParkWaker>>) {
-        for waker in woken {
-            // A ping alone is written here, and so is a close with nothing
-            // queued before it; anything else resumes.
-            if !self.ping(&waker) && !self.close_parked(&waker) {
+        let n = woken.len();
+        for (i, waker) in woken.into_iter().enumerate() {
+            // A close with nothing queued before it is written here, and so
+            // is a ping alone; anything else resumes. (The two exclude each
+            // other; the close is tried first, as the one that comes in
+            // bursts: `n - i` more may follow it.)
+            if !self.close_parked(&waker, n - i) && !self.ping(&waker) {
                 self.resume(waker.fd, Some(waker.id));
             }
         }
