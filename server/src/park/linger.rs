@@ -31,11 +31,12 @@
 //! usual grace ([`finish`]); when parking stops, lingering sockets move to
 //! such tasks too.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -116,8 +117,17 @@ impl Lingering {
 }
 
 /// What the connection task writes when it closes a session for `reason`:
-/// the `Closing` push as a binary frame, then an empty Close frame.
-pub(crate) fn closing_frames(reason: CloseReason) -> Vec<u8> {
+/// the `Closing` push as a binary frame, then an empty Close frame. Encoded
+/// once per reason (a close by filter writes thousands).
+pub(crate) fn closing_frames(reason: CloseReason) -> Cow<'static, [u8]> {
+    static FRAMES: [OnceLock<Box<[u8]>>; 16] = [const { OnceLock::new() }; 16];
+    match FRAMES.get(reason as usize) {
+        Some(cell) => Cow::Borrowed(cell.get_or_init(|| encode_closing_frames(reason).into_boxed_slice())),
+        None => Cow::Owned(encode_closing_frames(reason)),
+    }
+}
+
+fn encode_closing_frames(reason: CloseReason) -> Vec<u8> {
     let push = closing_push(reason);
     let mut out = Vec::with_capacity(push.len() + 14);
     out.push(0x82); // FIN, binary; a server's frames are not masked
@@ -183,7 +193,7 @@ impl Parker {
         };
         if sent < frames.len() {
             let _ = sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
-            let rest = Bytes::from(frames).slice(sent..);
+            let rest = Bytes::copy_from_slice(&frames[sent..]);
             self.runtime.spawn(finish(socket, rest, held, Instant::now() + LINGER));
             return true;
         }
@@ -316,7 +326,7 @@ mod tests {
             let mut written = Vec::new();
             let mut theirs = theirs;
             theirs.read_to_end(&mut written).await?;
-            assert_eq!(written, closing_frames(reason), "{reason:?}");
+            assert_eq!(written, &*closing_frames(reason), "{reason:?}");
         }
         Ok(())
     }
