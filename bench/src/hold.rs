@@ -14,7 +14,7 @@
 //! **Polling during bursts.** On loopback the receiver's wake-up runs in
 //! the sender's system call: each `send` of the server to a client whose
 //! worker sleeps in `epoll_wait` also pays for waking that worker (a
-//! cross-CPU wake-up; ~20% of the server's CPU in a close by filter). A
+//! cross-CPU wake-up: 14% of the server's samples in a close by filter). A
 //! server's real clients are on other machines and cost it nothing of the
 //! kind. So once events come, the thread stops sleeping in `epoll_wait`: it
 //! sleeps [`POLL`] and takes what is ready, and only after [`QUIET_POLLS`]
