@@ -129,6 +129,27 @@ async fn a_closed_parked_session_whose_client_stays_silent_lingers_one_second() 
 }
 
 #[tokio::test]
+async fn shutdown_keeps_a_lingering_sockets_own_deadline() -> anyhow::Result<()> {
+    let server = parking_server(20_000, 60_000).await?;
+    let silent = anonymous(server.url(), &[]).await?;
+    let mut admin = admin(server.url()).await?;
+    until(&server, "both parked", |s| s.parked == 2).await?;
+    admin.ok(close(silent.id())).await?;
+    until(&server, "lingering", |s| s.lingering == 1).await?;
+    drop(admin);
+    // Not a synchronisation: the linger's age. 700 ms of its 1 s are used.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Shutdown waits for every connection, the lingering one included: it
+    // gets the ~300 ms it has left, not a fresh second.
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(DEADLINE, server.shutdown()).await?;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(900), "shutdown took {took:?}");
+    drop(silent);
+    Ok(())
+}
+
+#[tokio::test]
 async fn parked_sessions_are_pinged_and_time_out() -> anyhow::Result<()> {
     // Pings every 300 ms; silent for 1.5 s closes.
     let server = parking_server(300, 1_500).await?;

@@ -268,13 +268,18 @@ impl Parker {
         self.lingerers().by_fd.len()
     }
 
-    /// Parking stops: lingering sockets finish in tasks of their own.
+    /// Parking stops: lingering sockets finish in tasks of their own, each
+    /// by the deadline it had.
     pub(super) fn hand_over_lingering(&self) {
-        let taken = std::mem::take(&mut *self.lingerers());
-        let deadline = Instant::now() + LINGER;
-        for (fd, lingering) in taken.by_fd {
+        let Lingerers { mut by_fd, deadlines } = std::mem::take(&mut *self.lingerers());
+        // Every entry has its deadline in the queue; an older one of the
+        // same descriptor (a socket that ended early) has another id.
+        for (deadline, fd, id) in deadlines {
+            if by_fd.get(&fd).is_none_or(|l| l.id != id) {
+                continue;
+            }
+            let Some(Lingering { socket, _held: held, .. }) = by_fd.remove(&fd) else { continue };
             let _ = sys::ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, 0, 0);
-            let Lingering { socket, _held: held, .. } = lingering;
             self.runtime.spawn(finish(socket, Bytes::new(), held, deadline));
         }
     }
