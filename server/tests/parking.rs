@@ -110,15 +110,22 @@ async fn a_parked_session_is_closed_without_resuming_it_and_lingers_until_its_pe
     Ok(())
 }
 
-#[tokio::test]
-async fn a_closed_parked_session_whose_client_stays_silent_lingers_one_second() -> anyhow::Result<()> {
+/// A server with one parked session closed by an admin, lingering: its
+/// client never reads and never closes until the test drops it, so only
+/// the bound ends the linger. Returns the server, that client, the admin.
+async fn a_silent_client_lingering() -> anyhow::Result<(ServerHandle, Client, Client)> {
     let server = parking_server(20_000, 60_000).await?;
-    // Never read from, never closed until the end: only the bound ends the linger.
     let silent = anonymous(server.url(), &[]).await?;
     let mut admin = admin(server.url()).await?;
     until(&server, "both parked", |s| s.parked == 2).await?;
     admin.ok(close(silent.id())).await?;
     until(&server, "lingering", |s| s.lingering == 1).await?;
+    Ok((server, silent, admin))
+}
+
+#[tokio::test]
+async fn a_closed_parked_session_whose_client_stays_silent_lingers_one_second() -> anyhow::Result<()> {
+    let (server, silent, _admin) = a_silent_client_lingering().await?;
     let started = tokio::time::Instant::now();
     until(&server, "the linger bound", |s| s.lingering == 0).await?;
     let waited = started.elapsed();
@@ -130,12 +137,7 @@ async fn a_closed_parked_session_whose_client_stays_silent_lingers_one_second() 
 
 #[tokio::test]
 async fn shutdown_keeps_a_lingering_sockets_own_deadline() -> anyhow::Result<()> {
-    let server = parking_server(20_000, 60_000).await?;
-    let silent = anonymous(server.url(), &[]).await?;
-    let mut admin = admin(server.url()).await?;
-    until(&server, "both parked", |s| s.parked == 2).await?;
-    admin.ok(close(silent.id())).await?;
-    until(&server, "lingering", |s| s.lingering == 1).await?;
+    let (server, silent, admin) = a_silent_client_lingering().await?;
     drop(admin);
     // Not a synchronisation: the linger's age. 700 ms of its 1 s are used.
     tokio::time::sleep(Duration::from_millis(700)).await;
