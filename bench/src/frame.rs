@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use anyhow::{Context, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use usher_core::protocol::{ServerMessage, Welcome, decode};
+use usher_core::protocol::{ServerMessage, Welcome, decode, push_frame_header};
 
 /// Binary data frame.
 pub const BINARY: u8 = 0x2;
@@ -68,19 +68,7 @@ pub fn parse(buf: &[u8]) -> anyhow::Result<Option<Frame>> {
 /// A final, masked client frame carrying `payload`.
 pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 14);
-    out.push(0x80 | opcode);
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= usize::from(u16::MAX) => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&MASK);
+    push_frame_header(&mut out, 0x80 | opcode, payload.len(), Some(MASK));
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
     out
 }

@@ -140,19 +140,8 @@ mod tests {
 
     /// A masked client frame with this first byte and payload length.
     fn frame(first: u8, len: usize) -> Vec<u8> {
-        let mut f = vec![first];
-        match len {
-            0..=125 => f.push(0x80 | len as u8),
-            126..=65535 => {
-                f.push(0x80 | 126);
-                f.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            _ => {
-                f.push(0x80 | 127);
-                f.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(&[1, 2, 3, 4]);
+        let mut f = Vec::new();
+        usher_core::protocol::push_frame_header(&mut f, first, len, Some([1, 2, 3, 4]));
         f.extend(std::iter::repeat_n(7u8, len));
         f
     }

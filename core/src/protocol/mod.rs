@@ -16,6 +16,7 @@
 
 mod codec;
 mod types;
+mod ws_frame;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use codec::{DecodeError, decode, encode};
 pub use types::*;
+pub use ws_frame::push_frame_header;
 
 use crate::error::{Error, ErrorDetails, ErrorKind};
 use crate::id::{SessionId, Target};

@@ -42,7 +42,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout};
 use usher_core::SessionId;
-use usher_core::protocol::CloseReason;
+use usher_core::protocol::{CloseReason, push_frame_header};
 
 use super::{EVENTS, ParkWaker, Parker, sys};
 use crate::boundary::Boundary;
@@ -130,20 +130,9 @@ pub(crate) fn closing_frames(reason: CloseReason) -> Cow<'static, [u8]> {
 fn encode_closing_frames(reason: CloseReason) -> Vec<u8> {
     let push = closing_push(reason);
     let mut out = Vec::with_capacity(push.len() + 14);
-    out.push(0x82); // FIN, binary; a server's frames are not masked
-    match push.len() {
-        n @ 0..=125 => out.push(n as u8),
-        n @ 126..=65535 => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
+    push_frame_header(&mut out, 0x82, push.len(), None); // FIN, binary; a server's frames are not masked
     out.extend_from_slice(&push);
-    out.extend_from_slice(&[0x88, 0x00]); // FIN, close, no payload
+    push_frame_header(&mut out, 0x88, 0, None); // FIN, close, no payload
     out
 }
 
